@@ -1,0 +1,5 @@
+"""Importing this module registers every built-in plugin (models, datasets, features)."""
+
+import lighthouse_audio.datasets  # noqa: F401
+import lighthouse_audio.features  # noqa: F401
+import lighthouse_audio.models  # noqa: F401

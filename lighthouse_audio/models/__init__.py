@@ -1,0 +1,1 @@
+"""Model plugins. Each module registers one ``build(opt) -> ModelBundle`` in ``MODELS``."""
