@@ -75,7 +75,7 @@ class Registry:
     def load_entry_points(self) -> None:
         """Import every module advertised under this registry's entry-point group, once.
 
-        A broken third-party plugin is reported as a warning, not a crash: the built-ins stay usable.
+        A broken third-party plugin is a warning, not a crash: the built-ins stay usable.
         """
         if self._entry_points_loaded:
             return

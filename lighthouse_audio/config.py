@@ -1,0 +1,157 @@
+"""Lighthouse-compatible configuration: layered YAML -> flat EasyDict.
+
+Lighthouse merges ``base.yml`` < ``feature/{feature}.yml`` < ``model/{model}.yml`` <
+``dataset/{dataset}.yml`` with plain dict updates (later files win) and then adds derived keys
+(result and feature paths). We do exactly that, so Lighthouse's own config tree loads unchanged,
+and then apply ``key=value`` overrides, which are strict: an unknown key or a value that cannot
+take the existing key's type is an error naming the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from easydict import EasyDict
+
+DEFAULT_CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
+
+# Keys a run may set although no YAML layer defines them (Lighthouse adds them itself or reads
+# them from its command line).
+EXTRA_KEYS: dict[str, Any] = {
+    "features_root": "features",
+    "resume": None,
+}
+
+
+def config_root() -> Path:
+    """The config tree in use: ``$LIGHTHOUSE_AUDIO_CONFIGS`` or the project's ``configs/``."""
+    return Path(os.environ.get("LIGHTHOUSE_AUDIO_CONFIGS", DEFAULT_CONFIG_ROOT))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML layer; an empty file is an empty layer."""
+    try:
+        with open(path) as f:
+            loaded = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ValueError(f"{path}: invalid YAML ({first_line})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ValueError(
+            f"{path}: expected a mapping of keys to values, got {type(loaded).__name__}"
+        )
+    return loaded
+
+
+def layer_paths(root: Path, model: str, dataset: str, feature: str) -> list[Path]:
+    """The YAML files of one run, in Lighthouse's merge order."""
+    return [
+        root / "base.yml",
+        root / "feature" / f"{feature}.yml",
+        root / "model" / f"{model}.yml",
+        root / "dataset" / f"{dataset}.yml",
+    ]
+
+
+def add_derived_keys(cfg: EasyDict, feature: str) -> EasyDict:
+    """Paths Lighthouse derives after merging (same names and layout as Lighthouse)."""
+    cfg.results_dir = os.path.join(cfg.results_dir, cfg.model_name, cfg.dset_name, feature)
+    cfg.ckpt_filepath = os.path.join(cfg.results_dir, cfg.ckpt_filename)
+    cfg.train_log_filepath = os.path.join(cfg.results_dir, cfg.train_log_filename)
+    cfg.eval_log_filepath = os.path.join(cfg.results_dir, cfg.eval_log_filename)
+    features_root = cfg.get("features_root", EXTRA_KEYS["features_root"])
+    dset_features = os.path.join(features_root, cfg.dset_name)
+    v_types = cfg.get("v_feat_types")
+    cfg.v_feat_dirs = (
+        [os.path.join(dset_features, t) for t in v_types.split("_")] if v_types else None
+    )
+    cfg.t_feat_dir = os.path.join(dset_features, f"{cfg.t_feat_type}_text")
+    a_types = cfg.get("a_feat_types")
+    cfg.a_feat_dirs = [os.path.join(dset_features, a_types)] if a_types else None
+    cfg.t_feat_dir_pretrain_eval = None
+    return cfg
+
+
+def load_config(
+    model: str,
+    dataset: str,
+    feature: str,
+    overrides: Iterable[str] = (),
+    root: Path | None = None,
+) -> EasyDict:
+    """Merge the four layers, apply ``key=value`` overrides, add derived keys."""
+    root = Path(root) if root is not None else config_root()
+    merged: dict[str, Any] = dict(EXTRA_KEYS)
+    for path in layer_paths(root, model, dataset, feature):
+        merged.update(read_yaml(path))
+    apply_overrides(merged, overrides)
+    return add_derived_keys(EasyDict(merged), feature)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"lr=3e-4"`` -> ``("lr", 0.0003)``; values are parsed as YAML scalars."""
+    key, sep, raw = text.partition("=")
+    key = key.strip().removeprefix("--")
+    if not sep or not key:
+        raise ValueError(f"override '{text}' must look like key=value")
+    return key, yaml.safe_load(raw) if raw.strip() else None
+
+
+def coerce(key: str, value: Any, current: Any) -> Any:
+    """Keep the type of the value being overridden (int stays int, bool stays bool, ...)."""
+    if current is None or value is None or isinstance(current, (list, dict)):
+        return value
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"override {key}={value!r}: expected true/false")
+    if isinstance(current, (int, float)) and isinstance(value, str):
+        try:  # YAML 1.1 reads "3e-4" (no dot) as a string
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"override {key}={value!r}: expected a number") from None
+    if isinstance(current, (int, float)) and isinstance(value, (int, float)):
+        if isinstance(current, int) and isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"override {key}={value!r}: expected an integer")
+        return type(current)(value)
+    if isinstance(current, str):
+        return str(value)
+    if type(value) is not type(current):
+        raise ValueError(
+            f"override {key}={value!r}: expected {type(current).__name__}, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    for text in overrides:
+        key, value = parse_override(text)
+        if key not in cfg:
+            close = difflib.get_close_matches(key, list(cfg), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown config key '{key}'{hint}")
+        cfg[key] = coerce(key, value, cfg[key])
+    return cfg
+
+
+def to_plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """EasyDict -> plain dict (for YAML dumps and weights-only checkpoints)."""
+    return {k: to_plain(v) if isinstance(v, Mapping) else v for k, v in cfg.items()}
+
+
+def save_config(cfg: Mapping[str, Any], path: Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        yaml.safe_dump(to_plain(cfg), f, sort_keys=False)
+    os.replace(tmp, path)

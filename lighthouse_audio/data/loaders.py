@@ -1,0 +1,71 @@
+"""From a config to DataLoaders: feature stores, validated annotations, batching."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch.utils.data import DataLoader
+
+from lighthouse_audio.data.collate import collate
+from lighthouse_audio.data.dataset import MomentDataset
+from lighthouse_audio.data.features import FeatureStore
+from lighthouse_audio.data.manifest import load_queries
+
+
+class FeatureStores(NamedTuple):
+    audio: FeatureStore
+    text: FeatureStore
+
+
+def build_feature_stores(
+    opt: Mapping[str, Any], audio_dir: str | Path | None = None, text_dir: str | Path | None = None
+) -> FeatureStores:
+    """Stores for the config's feature folders (or the given ones), checked against its dims."""
+    audio_dir = audio_dir or opt["a_feat_dirs"][0]
+    text_dir = text_dir or opt["t_feat_dir"]
+    audio = FeatureStore(audio_dir, "features", max_len=opt["max_a_l"], dim=opt["a_feat_dim"])
+    text = FeatureStore(
+        text_dir, "last_hidden_state", max_len=opt["max_q_l"], dim=opt["t_feat_dim"]
+    )
+    return FeatureStores(audio, text)
+
+
+def build_dataset(
+    opt: Mapping[str, Any],
+    annotation_path: str | Path,
+    stores: FeatureStores,
+    load_labels: bool = True,
+) -> MomentDataset:
+    queries = load_queries(annotation_path, has_features=stores.audio.exists)
+    return MomentDataset(
+        queries,
+        stores.audio,
+        stores.text,
+        max_q_l=opt["max_q_l"],
+        max_v_l=opt["max_v_l"],
+        max_a_l=opt["max_a_l"],
+        max_windows=opt["max_windows"],
+        clip_length=opt["clip_length"],
+        load_labels=load_labels,
+    )
+
+
+def build_loader(
+    dataset: MomentDataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int = 0,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate,
+        generator=generator,
+        persistent_workers=num_workers > 0,
+    )

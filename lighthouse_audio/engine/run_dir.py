@@ -1,0 +1,41 @@
+"""Run folders that are never deleted or overwritten.
+
+Lighthouse wipes ``results_dir`` at the start of a run; we never do. A new run that would land in
+a folder already holding results goes to the next free ``<dir>-2``, ``<dir>-3``, ... instead, and
+a resumed run continues in the folder its checkpoint came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+
+def is_used(path: Path) -> bool:
+    return path.exists() and (not path.is_dir() or any(path.iterdir()))
+
+
+def next_free_dir(base: Path) -> Path:
+    """``base`` if it is absent or empty, else the first ``base-N`` (N >= 2) that is."""
+    if not is_used(base):
+        return base
+    n = 2
+    while is_used(base.with_name(f"{base.name}-{n}")):
+        n += 1
+    return base.with_name(f"{base.name}-{n}")
+
+
+def claim_run_dir(opt: MutableMapping[str, Any], resume_from: Path | None = None) -> Path:
+    """Pick and create the run folder, and point the config's result paths into it."""
+    if resume_from is not None and (resume_from.parent / "config.yaml").exists():
+        run_dir = resume_from.parent
+    else:
+        run_dir = next_free_dir(Path(opt["results_dir"]))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    opt["results_dir"] = str(run_dir)
+    opt["ckpt_filepath"] = os.path.join(run_dir, opt["ckpt_filename"])
+    opt["train_log_filepath"] = os.path.join(run_dir, opt["train_log_filename"])
+    opt["eval_log_filepath"] = os.path.join(run_dir, opt["eval_log_filename"])
+    return run_dir

@@ -1,0 +1,225 @@
+"""The training loop: AdamW + StepLR + grad clipping, evaluation every epoch, best-by-mAP.
+
+Lighthouse's loop, made resumable and reproducible. Every epoch reseeds Python, NumPy and torch
+from ``(seed, epoch)``, so a run resumed from ``last.ckpt`` continues exactly as an uninterrupted
+one would, and two runs with the same seed are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from lighthouse_audio.config import save_config
+from lighthouse_audio.data.collate import move_to_device
+from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
+from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from lighthouse_audio.engine.evaluate import evaluate
+from lighthouse_audio.evaluation.io import save_json
+from lighthouse_audio.models.bundle import build_model_bundle
+
+TRAIN_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str}\n"
+EVAL_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str} [Metrics] {eval_metrics_str}\n"
+SELECTION_METRIC = "MR-full-mAP"
+
+
+@dataclass
+class TrainState:
+    """What a resumed run needs beyond the weights, optimizer and scheduler."""
+
+    epoch: int = -1  # last finished epoch
+    best_score: float = 0.0  # Lighthouse starts from 0 and needs a strict improvement
+    best_epoch: int = -1
+    es_count: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """The config says ``cuda`` by default, as Lighthouse's; fall back to CPU if there is none."""
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        print("lighthouse: CUDA is not available, training on the CPU")
+        return torch.device("cpu")
+    return torch.device(requested)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    criterion: nn.Module,
+    loader,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    grad_clip: float,
+    desc: str = "train",
+    progress: bool = True,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the mean of every loss term (weighted total included)."""
+    model.train()
+    criterion.train()
+    weight_dict = criterion.weight_dict
+    sums: dict[str, float] = {}
+    num_batches = 0
+    for _, inputs, targets in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        inputs, targets = move_to_device(inputs, targets, device)
+        outputs = model(**inputs)
+        loss_dict = criterion(outputs, targets)
+        loss = sum(loss_dict[k] * weight_dict[k] for k in loss_dict if k in weight_dict)
+
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+
+        num_batches += 1
+        sums["loss_overall"] = sums.get("loss_overall", 0.0) + float(loss)
+        for k, v in loss_dict.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    return {k: v / max(num_batches, 1) for k, v in sums.items()}
+
+
+def format_losses(losses: Mapping[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+
+
+def append_line(path: str | Path, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line)
+
+
+def lighthouse_checkpoint(model, optimizer, scheduler, epoch: int, opt) -> dict[str, Any]:
+    """Exactly Lighthouse's checkpoint layout (see checkpoint.py)."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "lr_scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "opt": opt,
+    }
+
+
+def train(
+    opt,
+    run_dir: Path,
+    device: torch.device,
+    resume: Path | None = None,
+    init_from: Path | None = None,
+    progress: bool = True,
+) -> TrainState:
+    """Train ``opt.model_name`` on ``opt.train_path``, evaluating on ``opt.eval_path`` every
+    ``eval_epoch_interval`` epochs. Writes ``best.ckpt`` (Lighthouse format, on strict mAP
+    improvement), ``last.ckpt`` (resumable, every epoch), logs, metrics and predictions."""
+    run_dir = Path(run_dir)
+    opt.train_log_txt_formatter = TRAIN_LOG_FORMAT
+    opt.eval_log_txt_formatter = EVAL_LOG_FORMAT
+    save_config(opt, run_dir / "config.yaml")
+
+    seed_everything(opt.seed)
+    model, criterion, postprocessor = build_model_bundle(opt)
+    model.to(device)
+    criterion.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.wd)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, opt.lr_drop)
+
+    state = TrainState()
+    if resume is not None:
+        ckpt = load_checkpoint(resume, map_location=device)
+        load_model_weights(model, ckpt["model"], resume)
+        if "optimizer" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        if "lr_scheduler" in ckpt:
+            scheduler.load_state_dict(ckpt["lr_scheduler"])
+        state = TrainState(**ckpt.get("train_state", {"epoch": int(ckpt.get("epoch", -1))}))
+        print(f"lighthouse: resuming from {resume} after epoch {state.epoch}")
+    elif init_from is not None:
+        ckpt = load_checkpoint(init_from, map_location=device)
+        load_model_weights(model, ckpt["model"], init_from)
+        print(f"lighthouse: fine-tuning from weights in {init_from}")
+
+    stores = build_feature_stores(opt)
+    train_set = build_dataset(opt, opt.train_path, stores)
+    val_set = build_dataset(opt, opt.eval_path, stores) if opt.get("eval_path") else None
+    ground_truth = [q.to_dict() for q in val_set.queries] if val_set is not None else []
+    num_workers = int(opt.get("num_workers", 0)) if device.type == "cuda" else 0
+    val_loader = (
+        build_loader(val_set, opt.eval_bsz, shuffle=False, num_workers=num_workers)
+        if val_set is not None
+        else None
+    )
+
+    epochs = tqdm(range(state.epoch + 1, opt.n_epoch), desc="epochs", disable=not progress)
+    for epoch in epochs:
+        seed_everything(opt.seed + epoch)
+        generator = torch.Generator().manual_seed(opt.seed + epoch)
+        train_loader = build_loader(
+            train_set, opt.bsz, shuffle=True, num_workers=num_workers, generator=generator
+        )
+        losses = train_one_epoch(
+            model, criterion, train_loader, optimizer, device, opt.grad_clip,
+            desc=f"epoch {epoch}", progress=progress,
+        )  # fmt: skip
+        scheduler.step()
+        time_str = time.strftime("%Y_%m_%d_%H_%M_%S")
+        append_line(
+            opt.train_log_filepath,
+            TRAIN_LOG_FORMAT.format(time_str=time_str, epoch=epoch, loss_str=format_losses(losses)),
+        )
+        record: dict[str, Any] = {"epoch": epoch, "losses": losses}
+
+        if val_loader is not None and (epoch + 1) % opt.eval_epoch_interval == 0:
+            metrics, predictions = evaluate(
+                model, val_loader, postprocessor, device, ground_truth, progress
+            )
+            score = metrics["brief"][SELECTION_METRIC]
+            record["metrics"] = metrics["brief"]
+            metrics_str = json.dumps(metrics["brief"])
+            append_line(
+                opt.eval_log_filepath,
+                EVAL_LOG_FORMAT.format(
+                    time_str=time_str, epoch=epoch, loss_str=format_losses(losses),
+                    eval_metrics_str=metrics_str,
+                ),
+            )  # fmt: skip
+            if score > state.best_score:
+                state.best_score, state.best_epoch, state.es_count = score, epoch, 0
+                save_checkpoint(
+                    Path(opt.ckpt_filepath),
+                    lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt),
+                )
+                save_json(metrics, run_dir / "best_val_metrics.json")
+                write_jsonl(predictions, run_dir / "best_val_preds.jsonl")
+            else:
+                state.es_count += 1
+            epochs.set_postfix({SELECTION_METRIC: score, "best": state.best_score})
+
+        state.epoch = epoch
+        state.history.append(record)
+        last = lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt)
+        last["train_state"] = vars(state)
+        save_checkpoint(run_dir / "last.ckpt", last)
+        if state.es_count > opt.max_es_cnt:
+            print(f"lighthouse: early stop after {state.es_count} epochs without improvement")
+            break
+    return state
+
+
+def write_jsonl(lines: list[dict], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(json.dumps(line) for line in lines))
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Factories for tests, demos and benchmarks (shipped with the package, as lhotse does)."""
