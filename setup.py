@@ -17,6 +17,8 @@ setup(
         "pyyaml>=6",
         "easydict>=1.10",
         "tqdm>=4.60",
+        "soundfile>=0.12",
+        "soxr>=0.3",
     ],
     extras_require={"dev": ["pytest>=7", "ruff>=0.4"]},
     entry_points={"console_scripts": ["lighthouse = lighthouse_audio.cli.main:main"]},
