@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.train",
     "lighthouse_audio.cli.evaluate",
     "lighthouse_audio.cli.infer",
+    "lighthouse_audio.cli.extract",
 )
 
 

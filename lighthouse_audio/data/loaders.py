@@ -13,6 +13,7 @@ from lighthouse_audio.data.collate import collate
 from lighthouse_audio.data.dataset import MomentDataset
 from lighthouse_audio.data.features import FeatureStore
 from lighthouse_audio.data.manifest import load_queries
+from lighthouse_audio.extraction.manifest import check_against_config
 
 
 class FeatureStores(NamedTuple):
@@ -26,6 +27,7 @@ def build_feature_stores(
     """Stores for the config's feature folders (or the given ones), checked against its dims."""
     audio_dir = audio_dir or opt["a_feat_dirs"][0]
     text_dir = text_dir or opt["t_feat_dir"]
+    check_against_config(Path(audio_dir), opt)
     audio = FeatureStore(audio_dir, "features", max_len=opt["max_a_l"], dim=opt["a_feat_dim"])
     text = FeatureStore(
         text_dir, "last_hidden_state", max_len=opt["max_q_l"], dim=opt["t_feat_dim"]

@@ -28,12 +28,12 @@ def next_free_dir(base: Path) -> Path:
 
 
 def claim_run_dir(opt: MutableMapping[str, Any], resume_from: Path | None = None) -> Path:
-    """Pick and create the run folder, and point the config's result paths into it."""
+    """Pick the run folder and point the config's result paths into it (created by the trainer
+    once its inputs are validated, so a failed start leaves nothing behind)."""
     if resume_from is not None and (resume_from.parent / "config.yaml").exists():
         run_dir = resume_from.parent
     else:
         run_dir = next_free_dir(Path(opt["results_dir"]))
-    run_dir.mkdir(parents=True, exist_ok=True)
     opt["results_dir"] = str(run_dir)
     opt["ckpt_filepath"] = os.path.join(run_dir, opt["ckpt_filename"])
     opt["train_log_filepath"] = os.path.join(run_dir, opt["train_log_filename"])

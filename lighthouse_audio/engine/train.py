@@ -127,7 +127,6 @@ def train(
     run_dir = Path(run_dir)
     opt.train_log_txt_formatter = TRAIN_LOG_FORMAT
     opt.eval_log_txt_formatter = EVAL_LOG_FORMAT
-    save_config(opt, run_dir / "config.yaml")
 
     seed_everything(opt.seed)
     model, criterion, postprocessor = build_model_bundle(opt)
@@ -162,6 +161,10 @@ def train(
         if val_set is not None
         else None
     )
+
+    # Only now, with config, checkpoint and data validated, does the run folder get written.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(opt, run_dir / "config.yaml")
 
     epochs = tqdm(range(state.epoch + 1, opt.n_epoch), desc="epochs", disable=not progress)
     for epoch in epochs:

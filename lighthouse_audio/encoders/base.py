@@ -1,0 +1,62 @@
+"""The contract every audio-text encoder fulfils.
+
+Audio arrives as already-cut windows (``lighthouse_audio.audio.windows``) at the encoder's sample
+rate, so an encoder only maps ``(num_windows, samples) -> (num_windows, audio_dim)``. Text is
+encoded per query as tokens ``(num_tokens, text_dim)`` (what AM-DETR reads) and, where the encoder
+has a shared audio-text space, as one pooled, projected vector for zero-shot similarity.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+
+FrameConvention = Literal["center", "none"]
+TextMode = Literal["tokens", "pooled"]
+
+
+class AudioTextEncoder(ABC):
+    """Base class; subclasses set the class attributes and implement the two ``encode_*``."""
+
+    name: str
+    sample_rate: int
+    audio_dim: int
+    text_dim: int
+    text_mode: TextMode = "tokens"
+    window: float = 1.0  # seconds
+    hop: float = 1.0  # seconds
+    frames: FrameConvention = "center"
+
+    device: torch.device = torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> AudioTextEncoder:
+        """Move the encoder's networks; subclasses with modules override and call super()."""
+        self.device = torch.device(device)
+        return self
+
+    @abstractmethod
+    def encode_audio_windows(self, windows: np.ndarray) -> np.ndarray:
+        """``windows`` float32 ``(num_windows, num_samples)`` mono at ``sample_rate``
+        -> float32 ``(num_windows, audio_dim)``."""
+
+    @abstractmethod
+    def encode_text(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One float32 array per text: ``(num_tokens, text_dim)`` token states
+        (``text_mode == "tokens"``) or ``(1, text_dim)`` (``"pooled"``)."""
+
+    def encode_text_pooled(self, texts: Sequence[str]) -> np.ndarray:
+        """``(num_texts, joint_dim)`` vectors in the space shared with ``encode_audio_pooled``.
+        Only encoders with a joint audio-text space implement it."""
+        raise NotImplementedError(f"encoder '{self.name}' has no shared audio-text space")
+
+    def encode_audio_pooled(self, windows: np.ndarray) -> np.ndarray:
+        """``(num_windows, joint_dim)`` audio vectors in the shared audio-text space."""
+        raise NotImplementedError(f"encoder '{self.name}' has no shared audio-text space")
+
+    def weights_id(self) -> str:
+        """A short identifier of the weights in use (e.g. sha256 prefix), for feature manifests."""
+        return "unknown"

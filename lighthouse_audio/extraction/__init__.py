@@ -1,0 +1,1 @@
+"""``lighthouse extract``: recordings and queries -> Lighthouse-layout features + manifest."""

@@ -1,0 +1,166 @@
+"""Recordings and queries -> Lighthouse-layout feature files, resumably.
+
+Audio: ``ROOT/<feature>/{vid}.npz`` with ``features`` (frames, audio_dim) and ``frame_times``
+(frames, 2) in seconds. Text: ``ROOT/<feature>_text/qid{qid}.npz`` with ``last_hidden_state``.
+Every file is written to a temporary name and renamed, so a finished file is always whole; a
+rerun verifies what exists and only computes what is missing or broken. Bad recordings are
+skipped and reported, never fatal to the batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lighthouse_audio.audio.io import AudioError, audio_info, resampled_length, stream_audio
+from lighthouse_audio.audio.windows import frame_times, iter_windows
+from lighthouse_audio.encoders.base import AudioTextEncoder
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+
+
+@dataclass
+class ExtractionReport:
+    written: int = 0
+    reused: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (name, one-line reason)
+
+    def summary(self, what: str) -> str:
+        text = (
+            f"{what}: {self.written} written, {self.reused} already done, {len(self.failed)} failed"
+        )
+        return text + "".join(f"\n  skipped {name}: {reason}" for name, reason in self.failed)
+
+
+def find_audio_files(audio_dir: Path) -> dict[str, Path]:
+    """Every audio file under ``audio_dir`` (recursively), keyed by file stem (the vid)."""
+    audio_dir = Path(audio_dir)
+    if not audio_dir.is_dir():
+        raise FileNotFoundError(f"{audio_dir}: audio folder not found")
+    files: dict[str, Path] = {}
+    for path in sorted(audio_dir.rglob("*")):
+        if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
+            continue
+        if path.stem in files:
+            raise ValueError(
+                f"{audio_dir}: two recordings share the name '{path.stem}': "
+                f"{files[path.stem]} and {path}"
+            )
+        files[path.stem] = path
+    return files
+
+
+def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")  # numpy insists on .npz
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def is_complete(path: Path, key: str, dim: int, num_rows: int | None = None) -> bool:
+    """A finished file: loads, has ``key`` of shape (num_rows, dim), all finite."""
+    if not path.exists():
+        return False
+    try:
+        with np.load(path) as data:
+            array = data[key]
+    except Exception:  # noqa: BLE001 - any unreadable file is simply redone
+        return False
+    rows_ok = num_rows is None or array.shape[0] == num_rows
+    return array.ndim == 2 and array.shape[1] == dim and rows_ok and bool(np.isfinite(array).all())
+
+
+def encode_recording(
+    encoder: AudioTextEncoder,
+    path: Path,
+    window: float,
+    hop: float,
+    frames: str,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(features (N, audio_dim), frame_times (N, 2))`` of one recording, streamed in blocks."""
+    info = audio_info(path)
+    num_samples = resampled_length(info.num_frames, info.sample_rate, encoder.sample_rate)
+    blocks = stream_audio(path, encoder.sample_rate)
+    batches = iter_windows(
+        blocks, encoder.sample_rate, window, hop, frames, batch_size, source=str(path)
+    )
+    features = np.concatenate([encoder.encode_audio_windows(b) for b in batches]).astype(np.float32)
+    times = frame_times(num_samples, encoder.sample_rate, window, hop, frames)
+    if len(times) != len(features):
+        raise AudioError(f"{path}: decoded {len(features)} windows, header implies {len(times)}")
+    if not np.isfinite(features).all():
+        raise AudioError(f"{path}: encoder produced non-finite features")
+    return features, times
+
+
+def extract_audio(
+    encoder: AudioTextEncoder,
+    recordings: dict[str, Path],
+    out_dir: Path,
+    window: float,
+    hop: float,
+    frames: str,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> ExtractionReport:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = ExtractionReport()
+    for vid, path in tqdm(recordings.items(), desc="audio", disable=not progress):
+        target = out_dir / f"{vid}.npz"
+        try:
+            info = audio_info(path)
+            num_samples = resampled_length(info.num_frames, info.sample_rate, encoder.sample_rate)
+            expected = len(frame_times(num_samples, encoder.sample_rate, window, hop, frames))
+            if is_complete(target, "features", encoder.audio_dim, expected):
+                report.reused += 1
+                continue
+            features, times = encode_recording(encoder, path, window, hop, frames, batch_size)
+        except (AudioError, FileNotFoundError) as exc:
+            report.failed.append((vid, str(exc)))
+            continue
+        atomic_savez(target, features=features, frame_times=times)
+        report.written += 1
+    return report
+
+
+def extract_text(
+    encoder: AudioTextEncoder,
+    queries: Sequence[tuple[str | int, str]],
+    out_dir: Path,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> ExtractionReport:
+    """``qid{qid}.npz`` (``last_hidden_state``) for each ``(qid, text)``; repeated qids once."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = ExtractionReport()
+    todo: dict[str, str] = {}
+    for qid, text in queries:
+        if not str(text).strip():
+            report.failed.append((f"qid{qid}", "empty query text"))
+        elif is_complete(out_dir / f"qid{qid}.npz", "last_hidden_state", encoder.text_dim):
+            report.reused += 1
+        else:
+            todo[str(qid)] = text
+    items = list(todo.items())
+    with tqdm(total=len(items), desc="text", disable=not progress) as bar:
+        for batch in chunks(items, batch_size):
+            states = encoder.encode_text([text for _, text in batch])
+            for (qid, _), state in zip(batch, states, strict=True):
+                atomic_savez(out_dir / f"qid{qid}.npz", last_hidden_state=state.astype(np.float32))
+            report.written += len(batch)
+            bar.update(len(batch))
+    return report
+
+
+def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
