@@ -19,6 +19,7 @@ setup(
         "tqdm>=4.60",
         "soundfile>=0.12",
         "soxr>=0.3",
+        "transformers>=5.0",
     ],
     extras_require={"dev": ["pytest>=7", "ruff>=0.4"]},
     entry_points={"console_scripts": ["lighthouse = lighthouse_audio.cli.main:main"]},

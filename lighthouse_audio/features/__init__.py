@@ -38,6 +38,12 @@ def register_feature(spec: FeatureSpec) -> FeatureSpec:
     return spec
 
 
+def _build_clap_encoder(**options: Any) -> Any:
+    from lighthouse_audio.encoders.clap import build_clap_encoder  # torch/transformers on demand
+
+    return build_clap_encoder(**options)
+
+
 register_feature(
     FeatureSpec(
         name="clap",
@@ -45,5 +51,6 @@ register_feature(
         a_feat_dim=768,
         t_feat_dim=768,
         description="MS-CLAP 2023: HTSAT pre-projection audio (1 s windows), GPT-2 token states",
+        encoder=_build_clap_encoder,
     )
 )
