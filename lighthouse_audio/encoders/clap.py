@@ -6,9 +6,10 @@ The ``clap`` features Lighthouse trains on, recomputed without msclap:
   (``audio_encoder.base(x)['embedding']``) of each 1 s window at 44.1 kHz. The HTSAT trunk is
   ``transformers.ClapAudioModel`` with msclap's weights renamed (fused ``qkv`` split into
   query/key/value); the log-mel front end is :mod:`lighthouse_audio.encoders.clap_frontend`.
-  Windows follow Lighthouse's online API (``frames="none"``: ``wav.unfold(0, sr, sr)``, a
-  trailing partial second dropped). The parity fixture does not say which convention the
-  released offline ``clap`` features used, so ``"none"`` is declared.
+  The default frame convention is ``"center"``: the released offline features (the AMR
+  paper's feature extractor) zero-pad half a window on each side before cutting, giving N+1
+  frames for N seconds. Lighthouse's online API cuts ``wav.unfold(0, sr, sr)`` instead
+  (``frames="none"``: N frames, a trailing partial second dropped); pass ``--frames none``.
 * **text** ``(num_tokens, 768)``: GPT-2's last hidden states for msclap's tokenisation, one row per
   token with ``attention_mask == 1`` (the text, ``" "`` and ``<|endoftext|>``; padding dropped).
 * **pooled** (``encode_*_pooled``, 1024-d joint space): msclap's projection heads. Text is pooled
@@ -435,7 +436,7 @@ class MSClap2023Encoder(AudioTextEncoder):
     text_mode = "tokens"
     window = 1.0
     hop = 1.0
-    frames = "none"
+    frames = "center"
 
     def __init__(
         self,

@@ -395,7 +395,7 @@ def test_weights_id_and_attributes(clap_encoder, msclap_weights, msclap_io):
     assert (clap_encoder.name, clap_encoder.sample_rate, clap_encoder.frames) == (
         "clap",
         44100,
-        "none",
+        "center",
     )
     assert (clap_encoder.audio_dim, clap_encoder.text_dim) == (768, 768)
     assert clap_encoder.logit_scale == pytest.approx(float(msclap_io["logit_scale"]))
