@@ -3,3 +3,6 @@
 import lighthouse_audio.datasets  # noqa: F401
 import lighthouse_audio.features  # noqa: F401
 import lighthouse_audio.models  # noqa: F401
+import lighthouse_audio.encoders.aisfx_minilm  # noqa: F401
+import lighthouse_audio.encoders.hf_pair  # noqa: F401
+import lighthouse_audio.encoders.laion_clap  # noqa: F401

@@ -128,7 +128,7 @@ def cut_windows(
     pad_right = max(0, (n - 1) * hop_n + win_n - pad_left - len(signal))
     padded = np.pad(signal, (pad_left, pad_right))
     view = np.lib.stride_tricks.sliding_window_view(padded, win_n)[::hop_n][:n]
-    return np.ascontiguousarray(view, dtype=np.float32)
+    return np.array(view, dtype=np.float32)  # always a writable copy, even when hop == window
 
 
 def iter_windows(
