@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.evaluate",
     "lighthouse_audio.cli.infer",
     "lighthouse_audio.cli.extract",
+    "lighthouse_audio.cli.simulate",
 )
 
 

@@ -40,8 +40,11 @@ def build_dataset(
     annotation_path: str | Path,
     stores: FeatureStores,
     load_labels: bool = True,
+    require_windows: bool = True,
 ) -> MomentDataset:
-    queries = load_queries(annotation_path, has_features=stores.audio.exists)
+    queries = load_queries(
+        annotation_path, require_windows=require_windows, has_features=stores.audio.exists
+    )
     return MomentDataset(
         queries,
         stores.audio,

@@ -87,9 +87,9 @@ def train_one_epoch(
         optimizer.step()
 
         num_batches += 1
-        sums["loss_overall"] = sums.get("loss_overall", 0.0) + float(loss)
+        sums["loss_overall"] = sums.get("loss_overall", 0.0) + loss.item()
         for k, v in loss_dict.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
     return {k: v / max(num_batches, 1) for k, v in sums.items()}
 
 

@@ -9,15 +9,15 @@ import torch
 from lighthouse_audio.cli.main import main
 from lighthouse_audio.testing.synthetic import SyntheticSpec, write_split
 
-SPEC = dict(duration=30, num_classes=4, min_window=4, max_window=10, min_tokens=4, max_tokens=8)
+SPEC = dict(duration=20, num_classes=4, min_window=3, max_window=8, min_tokens=4, max_tokens=8)
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("toy")
     feats = root / "features" / "custom"
-    write_split(feats, "train", SyntheticSpec(192, **SPEC), seed=1)
-    write_split(feats, "val", SyntheticSpec(64, **SPEC), seed=2, qid_offset=10_000)
+    write_split(feats, "train", SyntheticSpec(128, **SPEC), seed=1)
+    write_split(feats, "val", SyntheticSpec(48, **SPEC), seed=2, qid_offset=10_000)
     return root
 
 
@@ -27,7 +27,7 @@ def train_args(toy: Path, results: Path, *extra: str) -> list[str]:
         "train", "--dataset", "custom", "--feature", "clap", "--no-progress",
         "--features-root", str(toy / "features"), "--device", "cpu",
         f"train_path={feats / 'train.jsonl'}", f"eval_path={feats / 'val.jsonl'}",
-        f"results_dir={results}", "bsz=32", "eval_bsz=64", "lr=0.0005", "max_v_l=30", "max_a_l=30",
+        f"results_dir={results}", "bsz=32", "eval_bsz=64", "lr=0.0005", "max_v_l=20", "max_a_l=20",
         "input_dropout=0.1", *extra,
     ]  # fmt: skip
 
@@ -40,7 +40,7 @@ def run_dir(results: Path, suffix: str = "") -> Path:
 def trained(toy, tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("results")
     torch.set_num_threads(2)
-    assert main(train_args(toy, results, "n_epoch=12")) == 0
+    assert main(train_args(toy, results, "n_epoch=10")) == 0
     return results
 
 
@@ -65,7 +65,7 @@ def test_run_folder_has_lighthouse_checkpoint_and_logs(trained):
     ckpt = torch.load(folder / "best.ckpt", weights_only=False)
     assert list(ckpt) == ["model", "optimizer", "lr_scheduler", "epoch", "opt"]
     assert type(ckpt["opt"]).__name__ == "EasyDict"
-    assert len((folder / "train.log").read_text().splitlines()) == 12
+    assert len((folder / "train.log").read_text().splitlines()) == 10
 
 
 def test_second_run_never_overwrites(toy, trained):

@@ -1,0 +1,287 @@
+"""QD-DETR (Moon et al., CVPR 2023) for audio moment retrieval, compatible with Lighthouse.
+
+The network loads Lighthouse's QD-DETR checkpoints with ``strict=True`` and reproduces its
+eval-mode outputs. Lighthouse runs the transformer twice per batch: once with each sample's own
+text, and once with the next sample's text (the "negative" pass, used only for its encoder memory
+in the saliency loss). Here both passes share one batched encoder pass and only the positive half
+is decoded, which gives the same outputs faster; ``batched_negative=False`` runs them separately.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lighthouse_audio.registry import MODELS
+
+from .bundle import ModelBundle
+from .criterion import build_criterion
+from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
+from .postprocess import build_batch_postprocessor
+from .transformer import (
+    MLP,
+    SPAN_SINE_FEATS,
+    Dropout,
+    Transformer,
+    inverse_sigmoid,
+    t2v_attention_mask,
+)
+
+
+class LinearLayer(nn.Module):
+    """LayerNorm -> Dropout -> Linear, optionally followed by ReLU (an input projection block)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float, relu: bool) -> None:
+        super().__init__()
+        self.relu = relu
+        self.LayerNorm = nn.LayerNorm(in_dim)  # noqa: N815 (checkpoint key name)
+        self.net = nn.Sequential(Dropout(dropout), nn.Linear(in_dim, out_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[..., in_dim]`` -> ``[..., out_dim]``."""
+        x = self.net(self.LayerNorm(x))
+        return F.relu(x) if self.relu else x
+
+
+def _input_projection(in_dim: int, hidden_dim: int, n_blocks: int, dropout: float) -> nn.Sequential:
+    """``n_blocks`` LinearLayers, ReLU after all but the last."""
+    blocks = [
+        LinearLayer(in_dim if i == 0 else hidden_dim, hidden_dim, dropout, relu=i < n_blocks - 1)
+        for i in range(3)
+    ]
+    # Lighthouse always builds three blocks and keeps the first n_blocks; building the unused
+    # ones too keeps the random initialisation identical for a given seed.
+    return nn.Sequential(*blocks[:n_blocks])
+
+
+class QDDETR(nn.Module):
+    """Query-dependent DETR: text-conditioned audio encoder + span decoder + saliency head.
+
+    Args:
+        txt_dim: text feature width (768 for CLAP).
+        vid_dim: width of the "video" context fed to the model; in ``audio_tef`` mode this is the
+            2-d TEF plus the audio width (TEF first), since ``src_aud`` is appended to ``src_vid``.
+        hidden_dim: model width; Lighthouse's decoder only works with 256.
+        nheads, enc_layers, dec_layers, dim_feedforward, dropout: transformer settings
+            (``enc_layers`` applies to both the text-to-audio and the self-attention encoder).
+        num_queries: number of span queries.
+        n_input_proj: input projection blocks (1 to 3).
+        input_dropout: dropout inside the input projections.
+        aux_loss: also return every earlier decoder layer's predictions in ``aux_outputs``.
+        max_v_l: maximum context length (kept for config compatibility).
+        max_q_l: size of the (unused) learned text position table.
+        span_loss_type: only ``"l1"`` (center, width regression) is supported.
+        batched_negative: run the negative-text pass in the same batch as the positive one.
+    """
+
+    def __init__(
+        self,
+        txt_dim: int,
+        vid_dim: int,
+        hidden_dim: int = 256,
+        nheads: int = 8,
+        enc_layers: int = 2,
+        dec_layers: int = 2,
+        dim_feedforward: int = 1024,
+        num_queries: int = 10,
+        n_input_proj: int = 2,
+        input_dropout: float = 0.5,
+        dropout: float = 0.1,
+        aux_loss: bool = True,
+        max_v_l: int = 75,
+        max_q_l: int = 32,
+        span_loss_type: str = "l1",
+        batched_negative: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_dims(hidden_dim, nheads)
+        if span_loss_type != "l1":
+            raise ValueError(f"span_loss_type must be 'l1', got {span_loss_type!r}")
+        if not 1 <= n_input_proj <= 3:
+            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        self.hidden_dim = hidden_dim
+        self.num_queries = num_queries
+        self.max_v_l = max_v_l
+        self.span_loss_type = span_loss_type
+        self.aux_loss = aux_loss
+        self.batched_negative = batched_negative
+
+        # Construction order = Lighthouse's, so a seed gives the same initial weights.
+        self.transformer = Transformer(
+            hidden_dim, nheads, enc_layers, dec_layers, dim_feedforward, dropout
+        )
+        self.position_embed = PositionEmbeddingSine(hidden_dim, normalize=True)
+        # Built for checkpoint compatibility only: text tokens get zero positions.
+        self.txt_position_embed = TrainablePositionalEncoding(max_q_l, hidden_dim, input_dropout)
+        self.span_embed = MLP(hidden_dim, hidden_dim, 2, 3)
+        self.class_embed = nn.Linear(hidden_dim, 2)  # 0: foreground, 1: background
+        self.query_embed = nn.Embedding(num_queries, 2)  # anchors (center, width) before sigmoid
+        self.input_txt_proj = _input_projection(txt_dim, hidden_dim, n_input_proj, input_dropout)
+        self.input_vid_proj = _input_projection(vid_dim, hidden_dim, n_input_proj, input_dropout)
+        self.saliency_proj1 = nn.Linear(hidden_dim, hidden_dim)
+        self.saliency_proj2 = nn.Linear(hidden_dim, hidden_dim)
+        self.global_rep_token = nn.Parameter(torch.randn(hidden_dim))
+        self.global_rep_pos = nn.Parameter(torch.randn(hidden_dim))
+
+    def forward(
+        self,
+        src_txt: Tensor,
+        src_txt_mask: Tensor,
+        src_vid: Tensor,
+        src_vid_mask: Tensor,
+        src_aud: Tensor | None = None,
+        src_aud_mask: Tensor | None = None,
+    ) -> dict[str, Any]:
+        """Predict spans and frame saliency.
+
+        Args:
+            src_txt: ``[B, Lt, txt_dim]`` text tokens; src_txt_mask: ``[B, Lt]``, 1 valid, 0 pad.
+            src_vid: ``[B, Lv, Dv]`` context (the TEF in ``audio_tef`` mode);
+                src_vid_mask: ``[B, Lv]``, 1 valid, 0 pad. This is the only context mask used.
+            src_aud: ``[B, Lv, Da]`` audio frames, appended to ``src_vid`` (``Dv + Da == vid_dim``).
+            src_aud_mask: accepted for Lighthouse's call signature and ignored, as in Lighthouse.
+
+        Returns:
+            A dict, in this key order:
+            - ``pred_logits``: ``[B, Q, 2]``, class 0 = foreground.
+            - ``pred_spans``: ``[B, Q, 2]`` normalised (center, width) after a sigmoid.
+            - ``saliency_scores``: ``[B, Lv]`` for every frame, padding included.
+            - ``saliency_scores_neg``: ``[B, Lv]`` with sample ``i`` paired with text ``i+1``
+              (the last with the first).
+            - ``video_mask``: ``src_vid_mask`` unchanged.
+            - ``aux_outputs`` (if ``aux_loss``): ``dec_layers - 1`` dicts with ``pred_logits`` and
+              ``pred_spans`` of the earlier decoder layers.
+        """
+        if src_txt.shape[1] == 0:
+            raise ValueError("QD-DETR needs at least one text token per batch, got Lt == 0")
+        if src_aud is not None:
+            src_vid = torch.cat((src_vid, src_aud), dim=2)
+
+        vid = self.input_vid_proj(src_vid)  # [B, Lv, d]
+        txt = self.input_txt_proj(src_txt)  # [B, Lt, d]
+        vid_pos = self.position_embed(vid, src_vid_mask)
+        vid_pad = ~src_vid_mask.bool()
+        txt_pad = ~src_txt_mask.bool()
+        # Negative pairs: sample i gets sample i+1's text (the last gets the first).
+        txt_neg, txt_pad_neg = txt.roll(-1, dims=0), txt_pad.roll(-1, dims=0)
+
+        nhead = self.transformer.nhead
+        blocked = t2v_attention_mask(vid_pad, txt_pad, nhead)
+        blocked_neg = t2v_attention_mask(vid_pad, txt_pad_neg, nhead)
+        globals_ = (self.global_rep_token, self.global_rep_pos)
+        batch = vid.shape[0]
+        if self.batched_negative:
+            # One encoder pass over [positive | negative]; 2x batch, same per-sample results.
+            memory_local, memory_global = self.transformer.encode(
+                vid.repeat(2, 1, 1),
+                vid_pos.repeat(2, 1, 1),
+                vid_pad.repeat(2, 1),
+                torch.cat((txt, txt_neg)),
+                torch.cat((blocked, blocked_neg)),
+                *globals_,
+            )
+        else:
+            pos_local, pos_global = self.transformer.encode(
+                vid, vid_pos, vid_pad, txt, blocked, *globals_
+            )
+            neg_local, neg_global = self.transformer.encode(
+                vid, vid_pos, vid_pad, txt_neg, blocked_neg, *globals_
+            )
+            memory_local = torch.cat((pos_local, neg_local))
+            memory_global = torch.cat((pos_global, neg_global))
+        # Only the positive pairs are decoded: Lighthouse discards the negative pass's spans.
+        hs, references = self.transformer.decode(
+            memory_local[:batch], vid_pos, vid_pad, self.query_embed.weight
+        )
+
+        outputs_class = self.class_embed(hs)  # [layers, B, Q, 2]
+        outputs_coord = (self.span_embed(hs) + inverse_sigmoid(references)).sigmoid()
+
+        saliency = self.saliency(memory_local, memory_global)  # [2B, Lv]
+        out: dict[str, Any] = {
+            "pred_logits": outputs_class[-1],
+            "pred_spans": outputs_coord[-1],
+            "saliency_scores": saliency[:batch],
+            "saliency_scores_neg": saliency[batch:],
+            "video_mask": src_vid_mask,
+        }
+        if self.aux_loss:
+            out["aux_outputs"] = [
+                {"pred_logits": logits, "pred_spans": spans}
+                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
+            ]
+        return out
+
+    def saliency(self, memory_local: Tensor, memory_global: Tensor) -> Tensor:
+        """Frame-vs-global-token similarity: ``[N, Lv, d]``, ``[N, d]`` -> ``[N, Lv]``."""
+        frames = self.saliency_proj1(memory_local)
+        query = self.saliency_proj2(memory_global).unsqueeze(1)
+        return torch.sum(frames * query, dim=-1) / math.sqrt(self.hidden_dim)
+
+
+def _check_dims(hidden_dim: int, nheads: int) -> None:
+    if hidden_dim != 2 * SPAN_SINE_FEATS:
+        raise ValueError(
+            f"QD-DETR needs hidden_dim == {2 * SPAN_SINE_FEATS}, got {hidden_dim}: Lighthouse's "
+            f"decoder embeds each reference span into {2 * SPAN_SINE_FEATS} sine features "
+            "whatever the width, so no other value can run (or load a Lighthouse checkpoint)"
+        )
+    if nheads <= 0 or hidden_dim % nheads:
+        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
+
+
+def context_dim(opt: Mapping[str, Any]) -> int:
+    """Width of the model's "video" input: the TEF/video features, plus audio in audio modes.
+
+    In ``audio_tef`` mode ``v_feat_dim`` is 2 (the TEF) and the audio frames are appended after
+    it, e.g. 2 + 768 = 770 for CLAP.
+    """
+    ctx_mode = opt.get("ctx_mode", "")
+    dim = opt.get("v_feat_dim") or 0
+    if "audio" in ctx_mode:
+        if not opt.get("a_feat_dim"):
+            raise ValueError(f"ctx_mode {ctx_mode!r} needs a_feat_dim > 0")
+        dim += opt["a_feat_dim"]
+    if dim <= 0:
+        raise ValueError(f"no context input: v_feat_dim={opt.get('v_feat_dim')}, ctx={ctx_mode!r}")
+    return dim
+
+
+def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR:
+    """Build QD-DETR from Lighthouse's flat config keys (an EasyDict or a plain dict)."""
+    _check_dims(opt["hidden_dim"], opt["nheads"])
+    if opt["position_embedding"] not in ("sine", "v2"):
+        raise ValueError(f"position_embedding must be 'sine', got {opt['position_embedding']!r}")
+    return QDDETR(
+        txt_dim=opt["t_feat_dim"],
+        vid_dim=context_dim(opt),
+        hidden_dim=opt["hidden_dim"],
+        nheads=opt["nheads"],
+        enc_layers=opt["enc_layers"],
+        dec_layers=opt["dec_layers"],
+        dim_feedforward=opt["dim_feedforward"],
+        num_queries=opt["num_queries"],
+        n_input_proj=opt["n_input_proj"],
+        input_dropout=opt["input_dropout"],
+        dropout=opt["dropout"],
+        aux_loss=opt["aux_loss"],
+        max_v_l=opt["max_v_l"],
+        max_q_l=opt["max_q_l"],
+        span_loss_type=opt["span_loss_type"],
+        batched_negative=batched_negative,
+    )
+
+
+@MODELS.register("qd_detr")
+def build(opt: Mapping[str, Any]) -> ModelBundle:
+    """QD-DETR with its criterion and Lighthouse's evaluation post-processing."""
+    return ModelBundle(
+        model=build_model(opt),
+        criterion=build_criterion(opt),
+        postprocessor=build_batch_postprocessor(opt),
+    )
