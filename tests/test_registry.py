@@ -71,3 +71,13 @@ def test_broken_entry_point_warns_not_crashes(monkeypatch):
     monkeypatch.setattr("lighthouse_audio.registry.entry_points", lambda group: [ep])
     with pytest.warns(UserWarning, match="plugin 'bad'"):
         assert reg.names() == ["builtin"]
+
+
+def test_lighthouse_list_prints_plugins_and_pairs(capsys):
+    from lighthouse_audio.cli.main import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "models:\n  qd_detr" in out
+    assert "  aisfx-minilm  [audio]" in out
+    assert "  clotho-moment + clap" in out and "  castella + aisfx-minilm" in out
