@@ -20,6 +20,7 @@ setup(
         "soundfile>=0.12",
         "soxr>=0.3",
         "transformers>=5.0",
+        "matplotlib>=3.7",
     ],
     extras_require={"dev": ["pytest>=7", "ruff>=0.4"]},
     entry_points={"console_scripts": ["lighthouse = lighthouse_audio.cli.main:main"]},

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.infer",
     "lighthouse_audio.cli.extract",
     "lighthouse_audio.cli.simulate",
+    "lighthouse_audio.cli.demo",
 )
 
 

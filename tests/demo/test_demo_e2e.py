@@ -1,0 +1,122 @@
+"""``lighthouse demo`` end to end on a tiny subset of the shared sounds (a few clips, 2 epochs)."""
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from lighthouse_audio.cli import demo
+from lighthouse_audio.cli.main import main
+from tests.conftest import SHARED
+
+SHARED_SOUNDS = SHARED / "sounds"
+pytestmark = pytest.mark.skipif(
+    not (SHARED_SOUNDS / "manifest.jsonl").is_file(), reason="no shared sounds"
+)
+
+
+def run_demo_cli(*argv: str) -> int:
+    """The demo command through its own parser (as ``lighthouse demo`` runs it)."""
+    parser = argparse.ArgumentParser(prog="lighthouse")
+    demo.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["demo", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def tiny_sounds(tmp_path_factory):
+    """12 short captioned clips from different folders and the 3 shortest ambiences."""
+    lines = [json.loads(x) for x in (SHARED_SOUNDS / "manifest.jsonl").read_text().splitlines()]
+    fg = [d for d in lines if d["role"] == "fg" and 1.5 <= d["duration"] <= 6][::25][:12]
+    bg = sorted((d for d in lines if d["role"] == "bg"), key=lambda d: d["duration"])[:3]
+    root = tmp_path_factory.mktemp("sounds")
+    for d in fg + bg:
+        (root / d["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (root / d["path"]).symlink_to(SHARED_SOUNDS / d["path"])
+    (root / "manifest.jsonl").write_text("".join(json.dumps(d) + "\n" for d in fg + bg))
+    return root
+
+
+@pytest.fixture(scope="module")
+def demo_run(tiny_sounds, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    args = [
+        "--sounds", str(tiny_sounds), "--workdir", str(workdir), "--epochs", "2",
+        "--clips", "4,2,2", "--clip-length", "20", "--seed", "0", "--device", "cpu",
+        "--threads", "2", "--no-progress", "bsz=8",
+    ]  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        assert run_demo_cli(*args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return workdir, args
+
+
+def test_outputs_and_table(demo_run, capsys):
+    workdir, _ = demo_run
+    run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
+    summary = json.loads((run / "demo_summary.json").read_text())
+    assert (run / "last.ckpt").is_file() and (run / "test_example.png").is_file()
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert set(metrics["brief"]) == {
+        "MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "MR-full-mAP@0.5", "MR-full-mAP@0.75",
+    }  # fmt: skip
+    assert summary["test"]["AM-DETR"] == metrics["brief"]
+    assert set(summary["test"]) == {"AM-DETR", "random windows", "random windows, train lengths"}
+    assert summary["data"]["test"]["queries"] > 0
+    assert (run / "test_example.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_splits_are_disjoint_by_recording(demo_run, tiny_sounds):
+    workdir, _ = demo_run
+    (data_dir,) = (workdir / "data").iterdir()
+    splits = json.loads((data_dir / "splits.json").read_text())
+    listed = [
+        json.loads(x)["path"] for x in (tiny_sounds / "manifest.jsonl").read_text().split("\n") if x
+    ]
+    assigned = [key for keys in splits.values() for key in keys]
+    assert sorted(assigned) == sorted(listed)  # each recording in exactly one split
+    vids = {}
+    for split in splits:
+        for line in (data_dir / "annotations" / f"{split}.jsonl").read_text().splitlines():
+            vids.setdefault(json.loads(line)["vid"], set()).add(split)
+    assert all(len(s) == 1 for s in vids.values())
+
+
+def test_checkpoint_works_with_lighthouse_infer(demo_run, tmp_path):
+    workdir, _ = demo_run
+    run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
+    summary = json.loads((run / "demo_summary.json").read_text())
+    (data_dir,) = (workdir / "data").iterdir()
+    out = tmp_path / "preds.jsonl"
+    code = main([
+        "infer", "--checkpoint", summary["checkpoint"], "--jsonl",
+        str(data_dir / "annotations" / "test.jsonl"), "--features",
+        str(data_dir / "features" / "custom"), "--out", str(out), "--eval", "--no-progress",
+    ])  # fmt: skip
+    assert code == 0
+    assert out.read_text() == (run / "test_preds.jsonl").read_text()
+
+
+def test_second_run_reuses_data_and_never_overwrites(demo_run, capsys):
+    workdir, args = demo_run
+    first = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
+    before = (first / "test_metrics.json").read_bytes()
+    threads = torch.get_num_threads()
+    try:
+        assert run_demo_cli(*args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert out.count("reusing") == 3  # the three simulated splits
+    assert "audio: 0 written" in out  # features too
+    assert (first / "test_metrics.json").read_bytes() == before
+    second = first.with_name("aisfx-minilm-2")
+    assert (second / "test_metrics.json").read_bytes() == before  # same seed, same result
+
+
+def test_missing_sound_manifest_is_one_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="manifest.jsonl"):
+        run_demo_cli("--sounds", str(tmp_path), "--workdir", str(tmp_path / "w"))
