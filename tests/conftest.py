@@ -30,3 +30,16 @@ def annotations_dir() -> Path:
 @pytest.fixture(scope="session")
 def lighthouse_configs_dir() -> Path:
     return SHARED / "data" / "lighthouse_configs"
+
+
+@pytest.fixture
+def toy_feature():
+    """Registers the weight-free ``toy`` feature (ToyEncoder) for the duration of a test."""
+    from lighthouse_audio.features import FeatureSpec
+    from lighthouse_audio.registry import FEATURES
+    from lighthouse_audio.testing.dummies import ToyEncoder
+
+    spec = FeatureSpec("toy", "audio", 8, 4, encoder=lambda **kw: ToyEncoder())
+    FEATURES.add("toy", spec, domain="audio")
+    yield spec
+    FEATURES._entries.pop("toy")

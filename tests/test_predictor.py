@@ -15,14 +15,7 @@ from lighthouse_audio.predictor import QDDETRPredictor
 from lighthouse_audio.registry import FEATURES
 from lighthouse_audio.testing.dummies import ToyEncoder, write_tone
 
-
-@pytest.fixture(autouse=True)
-def toy_feature():
-    FEATURES.add(
-        "toy", FeatureSpec("toy", "audio", 8, 4, encoder=lambda **kw: ToyEncoder()), domain="audio"
-    )
-    yield
-    FEATURES._entries.pop("toy")
+pytestmark = pytest.mark.usefixtures("toy_feature")
 
 
 @pytest.fixture

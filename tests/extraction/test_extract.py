@@ -7,18 +7,9 @@ import numpy as np
 import pytest
 
 from lighthouse_audio.cli.main import main
-from lighthouse_audio.features import FeatureSpec
-from lighthouse_audio.registry import FEATURES
-from lighthouse_audio.testing.dummies import ToyEncoder, write_tone
+from lighthouse_audio.testing.dummies import write_tone
 
-
-@pytest.fixture(autouse=True)
-def toy_feature():
-    FEATURES.add(
-        "toy", FeatureSpec("toy", "audio", 8, 4, encoder=lambda **kw: ToyEncoder()), domain="audio"
-    )
-    yield
-    FEATURES._entries.pop("toy")
+pytestmark = pytest.mark.usefixtures("toy_feature")
 
 
 @pytest.fixture
