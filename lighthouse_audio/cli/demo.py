@@ -1,7 +1,7 @@
 """``lighthouse demo``: real recorded sounds -> simulated dataset -> AM-DETR -> test metrics.
 
     lighthouse demo                                  # sounds rebuilt from Debian packages
-    lighthouse demo --sounds shared/sounds --workdir demo --epochs 30 --seed 0
+    lighthouse demo --sounds shared/sounds --workdir demo --epochs 30 --seed 1
 
 Offline apart from Debian's package mirrors (``apt-get download``); ~10 minutes on 2 CPU cores.
 """
@@ -22,11 +22,14 @@ def _clips(text: str) -> tuple[int, int, int]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from lighthouse_audio.demo.config import DemoConfig  # dataclasses only: cheap
+
+    d = DemoConfig()
     parser = subparsers.add_parser(
         "demo",
         help="end-to-end demo on real recorded sounds (offline, CPU, ~10 min)",
         description="Rebuild a small set of captioned real sounds (from Debian packages, or "
-        "--sounds), split it by recording, simulate 30 s moment-retrieval clips, extract "
+        "--sounds), split it by recording, simulate short moment-retrieval clips, extract "
         "aisfx-minilm features, train AM-DETR, then report test R1/mAP against chance and draw "
         "one test recording. Data are cached in WORKDIR/data; every run trains into a new "
         "folder under WORKDIR/results.",
@@ -36,16 +39,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "default: rebuild the sounds from Debian packages with apt-get",
     )  # fmt: skip
     parser.add_argument(
-        "--workdir", type=Path, default=Path("lighthouse-demo"),
-        help="where data, runs and results go (default: ./lighthouse-demo)",
+        "--workdir", type=Path, default=d.workdir,
+        help=f"where data, runs and results go (default: ./{d.workdir})",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
-    parser.add_argument("--seed", type=int, default=0, help="split, simulation and training seed")
+    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
+    parser.add_argument("--seed", type=int, default=d.seed, help="split, simulation, training")
     parser.add_argument(
-        "--clips", type=_clips, default=(160, 30, 50), metavar="TRAIN,VAL,TEST",
-        help="background clips to simulate per split, at most (default 160,30,50)",
+        "--clips", type=_clips, default=d.clips, metavar="TRAIN,VAL,TEST",
+        help="background clips to simulate per split, at most "
+        f"(default {','.join(map(str, d.clips))})",
     )  # fmt: skip
-    parser.add_argument("--clip-length", type=float, default=30.0, help="seconds (default 30)")
+    parser.add_argument(
+        "--clip-length", type=float, default=d.clip_length, help=f"s (default {d.clip_length:g})"
+    )
     parser.add_argument(
         "--packages", help="comma-separated Debian packages to take sounds from "
         "(default: the small ones; see lighthouse_audio/demo/debian_packages.json)",
@@ -54,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--cache-dir", type=Path, help="downloaded packages and rebuilt sounds "
         "(default: $LIGHTHOUSE_AUDIO_CACHE or ~/.cache/lighthouse-audio)",
     )  # fmt: skip
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
@@ -64,8 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.cli.main import UserError
+    from lighthouse_audio.demo.config import DemoConfig
     from lighthouse_audio.demo.debian import DebianError
-    from lighthouse_audio.demo.pipeline import DemoConfig, run_demo
+    from lighthouse_audio.demo.pipeline import run_demo
 
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
@@ -77,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    packages = (
-        tuple(p.strip() for p in args.packages.split(",") if p.strip()) if args.packages else None
-    )
+    packages = None
+    if args.packages:
+        packages = tuple(p.strip() for p in args.packages.split(",") if p.strip())
     cfg = DemoConfig(
         workdir=args.workdir,
         sounds=args.sounds,

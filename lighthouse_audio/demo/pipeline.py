@@ -33,6 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from lighthouse_audio.audio.io import resampled_length
+from lighthouse_audio.demo.config import TRAIN_DEFAULTS, DemoConfig
 from lighthouse_audio.demo.sound_set import Recording, load_sound_set
 from lighthouse_audio.demo.split import SPLITS, split_by_recording
 from lighthouse_audio.simulation.preprocess import background_windows
@@ -40,7 +41,6 @@ from lighthouse_audio.simulation.recipe import write_text_atomic
 
 __all__ = [
     "FEATURE",
-    "DemoConfig",
     "DemoResult",
     "format_metrics_table",
     "run_demo",
@@ -59,26 +59,6 @@ TABLE_METRICS = (
     ("mAP@0.75", "MR-full-mAP@0.75"),
     ("mAP", "MR-full-mAP"),
 )
-
-
-@dataclass
-class DemoConfig:
-    """Everything the demo does; the defaults fit in ~10 minutes on 2 CPU cores."""
-
-    workdir: Path = Path("lighthouse-demo")
-    sounds: Path | None = None  # a shared/sounds-like folder; None: rebuild from Debian packages
-    packages: tuple[str, ...] | None = None  # None: the small default packages
-    cache_dir: Path | None = None  # None: debian.default_cache_dir()
-    seed: int = 0
-    epochs: int = 30
-    clip_length: float = 30.0  # s, background clips (the official 60 s do not fit short ambiences)
-    hop: float = 1.0  # s between background clip starts, as in Clotho-Moment
-    avg_interval: float = 8.0  # s, mean gap before each foreground (official: 30 s in 60 s clips)
-    clips: tuple[int, int, int] = (160, 30, 50)  # background clips for train, val, test (at most)
-    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)  # Clotho-Moment's split_ratio 7:1:2
-    device: str = "auto"
-    train_overrides: tuple[str, ...] = ()  # extra key=value for the trainer
-    progress: bool = True
 
 
 @dataclass
@@ -393,6 +373,7 @@ def _train(
         f"max_v_l={frames}",
         f"max_a_l={frames}",
         "num_workers=0",
+        *TRAIN_DEFAULTS,
         *cfg.train_overrides,
     ]
     opt = load_config(MODEL, DATASET, FEATURE, overrides)
