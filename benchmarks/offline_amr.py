@@ -5,13 +5,14 @@ Uses the demo pipeline (``lighthouse_audio.demo.pipeline``) on the project's sha
 any folder laid out like it):
 
 1. split the recordings into train/val/test by recording (a clip is never in two splits);
-2. simulate Clotho-Moment-style clips (Algorithm 1) on 30 s background windows;
+2. simulate Clotho-Moment-style clips (Algorithm 1) on 10 s background windows (the demo's
+   settings: ``lighthouse_audio/demo/config.py`` says why 10 s);
 3. extract ``aisfx-minilm`` features (1 s windows: aisfx CNN audio, MiniLM text tokens);
 4. train AM-DETR (QD-DETR) with the trainer, keeping the best epoch by validation mAP;
 5. score the test split with the standalone evaluator and compare with chance (random windows,
    uniform, and with the training set's moment lengths), averaged over 10 draws.
 
-    python benchmarks/offline_amr.py                          # defaults below, CPU
+    python benchmarks/offline_amr.py                          # 1000/150/300 clips, 25 epochs
     python benchmarks/offline_amr.py --epochs 40 --clips 400,60,120 --threads 2 --json out.json
 
 Data and runs are cached in ``benchmarks/.cache/offline_amr`` (a rerun reuses the simulated
@@ -35,10 +36,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sounds", type=Path, default=DEFAULT_SOUNDS, help="shared/sounds-like")
     parser.add_argument("--workdir", type=Path, default=HERE / ".cache" / "offline_amr")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--clips", default="400,60,120", help="background clips TRAIN,VAL,TEST")
-    parser.add_argument("--clip-length", type=float, default=30.0)
-    parser.add_argument("--avg-interval", type=float, default=8.0, help="mean gap (s)")
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--clips", default="1000,150,300", help="background clips TRAIN,VAL,TEST")
+    parser.add_argument("--clip-length", type=float, help="s (default: the demo's)")
+    parser.add_argument("--avg-interval", type=float, help="mean gap, s (default: the demo's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--device", default="cpu")
@@ -57,19 +58,21 @@ def main() -> None:
     args = parse_args()
     import torch
 
-    from lighthouse_audio.demo.pipeline import DemoConfig, format_metrics_table, run_demo
+    from lighthouse_audio.demo.config import DemoConfig
+    from lighthouse_audio.demo.pipeline import format_metrics_table, run_demo
 
     torch.set_num_threads(args.threads)
     if not (args.sounds / "manifest.jsonl").is_file():
         raise SystemExit(f"{args.sounds}: no manifest.jsonl (pass --sounds DIR)")
     clips = tuple(int(c) for c in args.clips.split(","))
+    defaults = DemoConfig()
     cfg = DemoConfig(
         workdir=args.workdir,
         sounds=args.sounds,
         seed=args.seed,
         epochs=args.epochs,
-        clip_length=args.clip_length,
-        avg_interval=args.avg_interval,
+        clip_length=args.clip_length or defaults.clip_length,
+        avg_interval=args.avg_interval or defaults.avg_interval,
         clips=clips,  # type: ignore[arg-type]
         device=args.device,
         train_overrides=tuple(args.overrides),

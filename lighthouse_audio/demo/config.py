@@ -24,7 +24,7 @@ class DemoConfig:
     packages: tuple[str, ...] | None = None  # None: the small default packages
     cache_dir: Path | None = None  # None: debian.default_cache_dir()
     seed: int = 0
-    epochs: int = 30
+    epochs: int = 25
     # Background clips of 10 s, not Clotho-Moment's 60 s: these foregrounds last 1-3 s once
     # trimmed (Clotho's 15-30 s), and a moment must not be a sliver of its clip for AM-DETR to
     # learn it in minutes (docs/RESULTS.md). Gaps and hop are scaled down with the clip.

@@ -43,7 +43,7 @@ def demo_run(tiny_sounds, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("demo")
     args = [
         "--sounds", str(tiny_sounds), "--workdir", str(workdir), "--epochs", "2",
-        "--clips", "4,2,2", "--clip-length", "20", "--seed", "0", "--device", "cpu",
+        "--clips", "6,2,3", "--seed", "0", "--device", "cpu",
         "--threads", "2", "--no-progress", "bsz=8",
     ]  # fmt: skip
     threads = torch.get_num_threads()
@@ -98,6 +98,27 @@ def test_checkpoint_works_with_lighthouse_infer(demo_run, tmp_path):
     ])  # fmt: skip
     assert code == 0
     assert out.read_text() == (run / "test_preds.jsonl").read_text()
+
+
+def test_checkpoint_works_with_the_predictor(demo_run):
+    """The predictor, fed the raw test recording and query text, finds what the demo found."""
+    from lighthouse_audio.predictor import QDDETRPredictor
+
+    workdir, _ = demo_run
+    run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
+    summary = json.loads((run / "demo_summary.json").read_text())
+    (data_dir,) = (workdir / "data").iterdir()
+    pred = json.loads((run / "test_preds.jsonl").read_text().splitlines()[0])
+    predictor = QDDETRPredictor(
+        summary["checkpoint"], device="cpu", feature_name=summary["feature"],
+        frames=summary["frames"],
+    )  # fmt: skip
+    audio = predictor.encode_audio(data_dir / "audio" / f"{pred['vid']}.wav")
+    got = predictor.predict(pred["query"], audio)["pred_relevant_windows"]
+    assert [w[:2] for w in got[:3]] == [w[:2] for w in pred["pred_relevant_windows"][:3]]
+    assert [w[2] for w in got[:3]] == pytest.approx(
+        [w[2] for w in pred["pred_relevant_windows"][:3]], abs=1e-3
+    )
 
 
 def test_second_run_reuses_data_and_never_overwrites(demo_run, capsys):
