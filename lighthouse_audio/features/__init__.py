@@ -31,6 +31,10 @@ class FeatureSpec:
     # Builds the encoder that computes these features: ``encoder(**options) -> AudioTextEncoder``.
     # None for features that can only be read from disk.
     encoder: Callable[..., Any] | None = None
+    # Builds the shared audio-text space over the stored features (lighthouse_audio.joint):
+    # ``joint_space(path=None, **options) -> JointSpace``; ``path`` is a weights or joint-space
+    # file. None for features with no such space.
+    joint_space: Callable[..., Any] | None = None
 
 
 def register_feature(spec: FeatureSpec) -> FeatureSpec:
