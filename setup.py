@@ -9,7 +9,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["lighthouse_audio", "lighthouse_audio.*"]),
     include_package_data=True,
-    package_data={"lighthouse_audio": ["configs/**/*.yml", "configs/*.yml"]},
+    package_data={
+        "lighthouse_audio": ["configs/**/*.yml", "configs/*.yml", "report/paper_results.json"]
+    },
     install_requires=[
         "torch>=2.1",
         "numpy>=1.24",

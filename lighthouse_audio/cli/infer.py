@@ -1,4 +1,10 @@
-"""``lighthouse infer``: run a trained checkpoint on an annotated split of precomputed features."""
+"""``lighthouse infer``: run a trained checkpoint on an annotated split of precomputed features.
+
+``--checkpoint`` is a ``.ckpt`` file, or, for models that keep no weights (the tuned
+``sliding_window`` baseline), a run folder or its ``config.yaml``. Those models register a
+``predict_run(opt, jsonl, features, require_windows, progress)`` hook in their ``MODELS`` meta that
+returns ``(predictions, ground_truth, skipped)``; ``infer`` never needs to know which model it is.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "infer", help="predict moments for a jsonl split with a trained checkpoint"
     )
-    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True,
+        help="a .ckpt file, or a tuned run folder / its config.yaml (models without weights)",
+    )  # fmt: skip
     parser.add_argument("--jsonl", type=Path, required=True, help="Lighthouse-format annotations")
     parser.add_argument(
         "--features", type=Path, required=True,
@@ -28,14 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    config_path = args.checkpoint / "config.yaml" if args.checkpoint.is_dir() else args.checkpoint
+    if config_path.suffix in (".yaml", ".yml"):
+        return run_from_config(args, config_path)
 
     from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
     from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights
     from lighthouse_audio.engine.evaluate import predict
-    from lighthouse_audio.engine.train import resolve_device, write_jsonl
-    from lighthouse_audio.evaluation.io import save_json
-    from lighthouse_audio.evaluation.metrics import eval_submission
+    from lighthouse_audio.engine.train import resolve_device
     from lighthouse_audio.models.bundle import build_model_bundle
 
     ckpt = load_checkpoint(args.checkpoint)
@@ -57,14 +66,55 @@ def run(args: argparse.Namespace) -> int:
     dataset = build_dataset(opt, args.jsonl, stores, load_labels=False, require_windows=args.eval)
     loader = build_loader(dataset, args.batch_size or int(opt.eval_bsz), shuffle=False)
     predictions = predict(model, loader, postprocessor, device, progress=not args.no_progress)
+    write_and_score(args, predictions, [q.to_dict() for q in dataset.queries])
+    return 0
+
+
+def run_from_config(args: argparse.Namespace, config_path: Path) -> int:
+    """A run folder without weights: the model's ``predict_run`` hook does the predicting."""
+    import lighthouse_audio.builtins  # noqa: F401 - registers built-in plugins
+    from lighthouse_audio.config import read_yaml
+    from lighthouse_audio.registry import MODELS
+
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path}: no such run config")
+    opt = read_yaml(config_path)
+    if "model_name" not in opt:
+        raise ValueError(f"{config_path}: run config has no model_name")
+    predict_run = MODELS.entry(str(opt["model_name"])).meta.get("predict_run")
+    if predict_run is None:
+        raise ValueError(
+            f"{config_path}: model '{opt['model_name']}' predicts from its checkpoint; "
+            "pass the run's best.ckpt"
+        )
+    result = predict_run(
+        opt, args.jsonl, args.features, require_windows=args.eval, progress=not args.no_progress
+    )
+    write_and_score(args, result.predictions, result.ground_truth)
+    if result.skipped:
+        print(
+            f"lighthouse: skipped {len(result.skipped)} queries without feature files "
+            f"(first: {result.skipped[0]})"
+        )
+    return 0
+
+
+def write_and_score(
+    args: argparse.Namespace, predictions: list[dict], ground_truth: list[dict]
+) -> None:
+    """Write the predictions; with ``--eval``, score them against ``ground_truth`` and save."""
+    import json
+
+    from lighthouse_audio.engine.train import write_jsonl
+    from lighthouse_audio.evaluation.io import save_json
+    from lighthouse_audio.evaluation.metrics import eval_submission
+
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(predictions, args.out)
     print(f"lighthouse: wrote {len(predictions)} predictions to {args.out}")
     if args.eval:
-        ground_truth = [q.to_dict() for q in dataset.queries]
         metrics = eval_submission(predictions, ground_truth)
         print(json.dumps(metrics["brief"], indent=4))
         save_path = args.save_metrics or args.out.with_suffix(".metrics.json")
         save_json(metrics, save_path)
         print(f"lighthouse: wrote metrics to {save_path}")
-    return 0

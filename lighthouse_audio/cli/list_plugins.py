@@ -19,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
         for entry in registry.entries():
             domain = entry.meta.get("domain")
             suffix = f"  [{domain}]" if domain else ""
+            if entry.meta.get("untrained"):
+                suffix += f"  (not trained; {entry.meta['untrained']})"
             print(f"  {entry.name}{suffix}")
     print("valid dataset/feature pairs:")
     for dataset, feature in valid_pairs():

@@ -14,10 +14,13 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.list_plugins",
     "lighthouse_audio.cli.train",
     "lighthouse_audio.cli.evaluate",
+    "lighthouse_audio.cli.report",
     "lighthouse_audio.cli.infer",
+    "lighthouse_audio.cli.baseline",
     "lighthouse_audio.cli.extract",
     "lighthouse_audio.cli.simulate",
     "lighthouse_audio.cli.demo",
+    "lighthouse_audio.cli.align",
 )
 
 

@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.engine.train import resolve_device, train
     from lighthouse_audio.registry import MODELS, check_pair
 
-    MODELS.entry(args.model)
+    untrained = MODELS.entry(args.model).meta.get("untrained")
+    if untrained:  # e.g. zero-shot baselines: the registry entry says what to run instead
+        raise ValueError(f"{args.model} is not trained; {untrained}")
     check_domain(args.domain, args.feature)
     check_pair(args.dataset, args.feature)
     overrides = list(args.overrides)

@@ -22,7 +22,7 @@ class DemoConfig:
     workdir: Path = Path("lighthouse-demo")
     sounds: Path | None = None  # a shared/sounds-like folder; None: rebuild from Debian packages
     packages: tuple[str, ...] | None = None  # None: the small default packages
-    cache_dir: Path | None = None  # None: debian.default_cache_dir()
+    cache_dir: Path | None = None  # None: paths.default_cache_dir()
     seed: int = 0
     epochs: int = 25
     # Background clips of 10 s, not Clotho-Moment's 60 s: these foregrounds last 1-3 s once

@@ -38,12 +38,12 @@ import soxr
 from tqdm import tqdm
 
 from lighthouse_audio.demo.sources import SoundSource, load_packages, load_sources
+from lighthouse_audio.paths import default_cache_dir
 
 __all__ = [
     "DebianError",
     "PackageReader",
     "crossfade_join",
-    "default_cache_dir",
     "download_deb",
     "read_cat_entry",
     "rebuild_sound_set",
@@ -58,13 +58,6 @@ NO_APT_HINT = "pass --sounds DIR (a folder laid out like shared/sounds, with man
 
 class DebianError(RuntimeError):
     """apt or dpkg is missing or failed; the message is one line and says what to do instead."""
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("LIGHTHOUSE_AUDIO_CACHE"):
-        return Path(os.environ["LIGHTHOUSE_AUDIO_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "lighthouse-audio"
 
 
 def _check_tools() -> None:

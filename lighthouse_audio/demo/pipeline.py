@@ -195,8 +195,9 @@ def _obtain_sounds(cfg: DemoConfig, log: Callable[[str], None]) -> tuple[list[Re
     if cfg.sounds is not None:
         root = Path(cfg.sounds)
         return load_sound_set(root, log), root
-    from lighthouse_audio.demo.debian import default_cache_dir, rebuild_sound_set
+    from lighthouse_audio.demo.debian import rebuild_sound_set
     from lighthouse_audio.demo.sources import default_packages
+    from lighthouse_audio.paths import default_cache_dir
 
     cache = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
     root = cache / "sounds"

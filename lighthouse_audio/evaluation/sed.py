@@ -13,6 +13,11 @@ label x frame activity matrices and scored with micro precision / recall / F1 ov
 - A predicted window counts only if ``score > threshold`` (strict).
 - Labels are the distinct reference queries in order of first appearance.
 
+Threshold tuning (the paper tunes it on a dev split): ``rasterise`` stores, per cell, the best
+score of the windows lighting it, so a cell is predicted at threshold ``t`` exactly when that score
+is ``> t``; ``SedRaster.counts`` then scores a whole grid from two sorted arrays, and
+``tune_threshold`` picks the grid's best micro F1 (ties: the lowest threshold).
+
 No scikit-learn: micro scores come from the cell counts, with sklearn's ``zero_division=0``
 semantics and its F1 formula ``2 TP / (2 TP + FP + FN)``.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,12 +72,32 @@ def _reference_matrices(
     return labels, matrices
 
 
-def _prediction_matrices(
+def _score_activity(windows: list, num_frames: int, source: str) -> np.ndarray:
+    """[num_frames] float: per frame index, the best score of the windows lighting it (-inf: none).
+
+    A frame is active at threshold ``t`` exactly when this best score is ``> t``, so one raster
+    serves every threshold. ``fmax`` ignores NaN scores, which never pass a threshold either.
+    """
+    scores = np.full(num_frames, -np.inf)
+    if not windows:
+        return scores
+    try:
+        rows = np.array([[w[0], w[1], w[2]] for w in windows], dtype=np.float64)  # [K, 3]
+    except (TypeError, IndexError, ValueError):
+        raise ValueError(
+            f"{source}: 'pred_relevant_windows' must be a list of [start, end, score]"
+        ) from None
+    frames = np.arange(num_frames, dtype=np.float64)
+    active = (frames >= rows[:, :1]) & (frames <= rows[:, 1:2])  # [K, num_frames]
+    return np.fmax.reduce(np.where(active, rows[:, 2:], -np.inf), axis=0, initial=-np.inf)
+
+
+def _prediction_scores(
     pred_lines: Sequence[dict],
     reference: dict[str, np.ndarray],
     labels: list[str],
-    threshold: float,
 ) -> dict[str, np.ndarray]:
+    """vid -> [num_labels, num_frames]: best score lighting each cell (``_score_activity``)."""
     label_index = {label: i for i, label in enumerate(labels)}
     matrices: dict[str, np.ndarray] = {}
     for i, line in enumerate(pred_lines):
@@ -86,22 +112,64 @@ def _prediction_matrices(
             )
         # The wrapper rasterises on arange(ceil(F / resolution) * resolution), which has F
         # elements whenever it runs at all (otherwise it fails on a shape mismatch); F is used.
-        matrix = matrices.setdefault(vid, np.zeros_like(reference[vid]))
+        matrix = matrices.get(vid)
+        if matrix is None:
+            matrix = matrices[vid] = np.full(reference[vid].shape, -np.inf)
         windows = _field(line, "pred_relevant_windows", "prediction", i)
-        try:
-            kept = [w for w in windows if w[2] > threshold]
-        except (TypeError, IndexError):
-            raise ValueError(
-                f"prediction line {i + 1}: 'pred_relevant_windows' must be a list of "
-                "[start, end, score]"
-            ) from None
-        matrix[label_index[query]] |= _frame_activity(kept, matrix.shape[1])
+        row = label_index[query]
+        scores = _score_activity(windows, matrix.shape[1], f"prediction line {i + 1}")
+        np.fmax(matrix[row], scores, out=matrix[row])
     missing = [vid for vid in reference if vid not in matrices]
     if missing:
         raise ValueError(
             f"{len(missing)} reference clip(s) have no prediction line, e.g. vid {missing[0]!r}"
         )
     return matrices
+
+
+@dataclass
+class SedRaster:
+    """Reference activity and best prediction scores of every (label, frame) cell, all clips joined.
+
+    Built once by ``rasterise``; ``counts`` then scores any number of thresholds without going
+    back to the jsonl lines (the threshold tuning sweeps a grid this way).
+    """
+
+    labels: list[str]
+    reference: np.ndarray  # [num_labels, total_frames] bool
+    scores: np.ndarray  # [num_labels, total_frames] float64, -inf where no window lights the cell
+    label_resolution: float
+
+    def counts(self, thresholds: Sequence[float]) -> np.ndarray:
+        """[len(thresholds), 3] int64: TP, FP, FN of the cells with ``score > threshold``."""
+        thresholds = np.asarray(thresholds, dtype=np.float64)
+        # Count of scores > t = n - (number of scores <= t): one sort per class of cell.
+        pos = np.sort(self.scores[self.reference])
+        neg = np.sort(self.scores[~self.reference])
+        tp = pos.size - np.searchsorted(pos, thresholds, side="right")
+        fp = neg.size - np.searchsorted(neg, thresholds, side="right")
+        return np.stack([tp, fp, pos.size - tp], axis=1).astype(np.int64)
+
+
+def rasterise(
+    ref_lines: Sequence[dict], pred_lines: Sequence[dict], label_resolution: float = 1.0
+) -> SedRaster:
+    """Rasterise references and predictions once (semantics in the module doc).
+
+    Raises:
+        ValueError: no reference line, a prediction names an unknown clip or label, or a
+            reference clip has no prediction line.
+    """
+    if not ref_lines:
+        raise ValueError("the reference has no lines")
+    labels, reference = _reference_matrices(ref_lines, label_resolution)
+    scores = _prediction_scores(pred_lines, reference, labels)
+    return SedRaster(
+        labels=labels,
+        reference=np.hstack([reference[vid] for vid in reference]),
+        scores=np.hstack([scores[vid] for vid in reference]),
+        label_resolution=float(label_resolution),
+    )
 
 
 def _percent(value: float) -> float:
@@ -137,24 +205,25 @@ def sed_evaluate(
     >>> r["counts"]["tp"], r["counts"]["fp"], r["counts"]["fn"], r["precision"]
     (1, 1, 1, 50.0)
     """
-    if not ref_lines:
-        raise ValueError("the reference has no lines")
-    labels, reference = _reference_matrices(ref_lines, label_resolution)
-    prediction = _prediction_matrices(pred_lines, reference, labels, threshold)
+    return sed_result(rasterise(ref_lines, pred_lines, label_resolution), threshold)
 
-    ref_cells = np.hstack([reference[vid] for vid in reference])
-    pred_cells = np.hstack([prediction[vid] for vid in reference])
-    tp = int(np.count_nonzero(ref_cells & pred_cells))
-    fp = int(np.count_nonzero(~ref_cells & pred_cells))
-    fn = int(np.count_nonzero(ref_cells & ~pred_cells))
-    cells = int(ref_cells.size)
 
+def _micro_scores(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """sklearn's micro P/R/F1 with ``zero_division=0`` (fractions, not percent)."""
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return precision, recall, f1
+
+
+def sed_result(raster: SedRaster, threshold: float) -> dict[str, Any]:
+    """``sed_evaluate``'s dict for one threshold of an existing raster."""
+    tp, fp, fn = (int(x) for x in raster.counts([threshold])[0])
+    cells = int(raster.reference.size)
+    precision, recall, f1 = _micro_scores(tp, fp, fn)
     return {
         "threshold": float(threshold),
-        "label_resolution": float(label_resolution),
+        "label_resolution": raster.label_resolution,
         "precision": _percent(precision),
         "recall": _percent(recall),
         "f1": _percent(f1),
@@ -164,11 +233,76 @@ def sed_evaluate(
             "fn": fn,
             "tn": cells - tp - fp - fn,
             "cells": cells,
-            "n_labels": len(labels),
-            "n_frames_total": int(ref_cells.shape[1]),
+            "n_labels": len(raster.labels),
+            "n_frames_total": int(raster.reference.shape[1]),
         },
-        "labels": labels,
+        "labels": raster.labels,
     }
+
+
+def parse_thresholds(text: str) -> list[float]:
+    """``"0:1:0.05"`` (start:stop:step, stop included) or ``"0.3,0.5,0.7"`` -> sorted thresholds.
+
+    >>> parse_thresholds("0.1:0.3:0.1"), parse_thresholds("0.7, 0.3")
+    ([0.1, 0.2, 0.3], [0.3, 0.7])
+    """
+    try:
+        if ":" in text:
+            start, stop, step = (float(x) for x in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = int(math.floor((stop - start) / step + 1e-9)) + 1
+            # Rounded so that 0.15 is 0.15, not 0.15000000000000002 (keys of the saved curve).
+            values = [round(start + k * step, 10) for k in range(count)]
+        else:
+            values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(
+            f"thresholds {text!r}: expected START:STOP:STEP with STEP > 0 and STOP >= START, "
+            "or a comma-separated list of numbers"
+        ) from None
+    if not values:
+        raise ValueError(f"thresholds {text!r}: no threshold given")
+    return sorted(set(values))
+
+
+def threshold_curve(raster: SedRaster, thresholds: Sequence[float]) -> list[dict[str, float]]:
+    """Micro P/R/F1 (percent, 2 decimals) at each threshold, from one raster."""
+    curve = []
+    for threshold, (tp, fp, fn) in zip(thresholds, raster.counts(thresholds), strict=True):
+        precision, recall, f1 = _micro_scores(int(tp), int(fp), int(fn))
+        curve.append(
+            {
+                "threshold": float(threshold),
+                "precision": _percent(precision),
+                "recall": _percent(recall),
+                "f1": _percent(f1),
+            }
+        )
+    return curve
+
+
+def tune_threshold(
+    raster: SedRaster, thresholds: Sequence[float]
+) -> tuple[float, list[dict[str, float]]]:
+    """The threshold of ``thresholds`` with the highest micro F1 on ``raster``, and the F1 curve.
+
+    F1 is compared exactly (from the cell counts, not the rounded percentages); among equal F1s
+    the **lowest** threshold wins, so the choice does not depend on the grid's order and, on a
+    plateau, keeps the most detections.
+
+    >>> ref = [{"query": "dog", "vid": "a", "duration": 4, "relevant_windows": [[0, 1]]}]
+    >>> pred = [{"query": "dog", "vid": "a", "pred_relevant_windows": [[0, 1, 0.8], [0, 3, 0.4]]}]
+    >>> tune_threshold(rasterise(ref, pred), [0.3, 0.5, 0.7])[0]
+    0.5
+    """
+    thresholds = sorted(float(t) for t in thresholds)
+    if not thresholds:
+        raise ValueError("no threshold to tune over")
+    counts = raster.counts(thresholds)
+    f1 = [_micro_scores(int(tp), int(fp), int(fn))[2] for tp, fp, fn in counts]
+    best = max(range(len(thresholds)), key=lambda k: (f1[k], -k))
+    return thresholds[best], threshold_curve(raster, thresholds)
 
 
 def format_sed_stdout(result: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ and everything else follows. Encoders that compute these features join in the au
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,12 @@ def _build_clap_encoder(**options: Any) -> Any:
     return build_clap_encoder(**options)
 
 
+def _build_clap_joint_space(path: str | os.PathLike | None = None) -> Any:
+    from lighthouse_audio.joint.clap import build_clap_joint_space  # torch on demand
+
+    return build_clap_joint_space(path)
+
+
 register_feature(
     FeatureSpec(
         name="clap",
@@ -56,5 +63,6 @@ register_feature(
         t_feat_dim=768,
         description="MS-CLAP 2023: HTSAT pre-projection audio (1 s windows), GPT-2 token states",
         encoder=_build_clap_encoder,
+        joint_space=_build_clap_joint_space,
     )
 )
