@@ -17,18 +17,9 @@ from lighthouse_audio.evaluation.sed import (
     threshold_curve,
     tune_threshold,
 )
-from tests.conftest import SHARED, fixture_files
-
-TUT_GT = SHARED / "data" / "annotations" / "tut2017_test_release.jsonl"
-TUT_PREDS = next(iter(fixture_files("sed_preds_tut2017_seed*.jsonl")), None)
-
-
-def _ref(windows, duration=10, vid="a", query="dog"):
-    return {"query": query, "vid": vid, "duration": duration, "relevant_windows": windows}
-
-
-def _pred(windows, vid="a", query="dog"):
-    return {"query": query, "vid": vid, "pred_relevant_windows": windows}
+from tests.evaluation.sed_cases import TUT_GT, TUT_PREDS
+from tests.evaluation.sed_cases import pred_line as _pred
+from tests.evaluation.sed_cases import ref_line as _ref
 
 
 def test_parse_thresholds() -> None:
