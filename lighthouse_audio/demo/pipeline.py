@@ -44,6 +44,7 @@ __all__ = [
     "DemoResult",
     "format_metrics_table",
     "run_demo",
+    "safe_name",
 ]
 
 FEATURE = "aisfx-minilm"
@@ -248,7 +249,7 @@ def _split(
     return {s: fg[s] + bg[s] for s in SPLITS}
 
 
-def _safe_name(key: str) -> str:
+def safe_name(key: str) -> str:
     """``fg/animal/dog 1.flac`` -> ``fg__animal__dog_1`` (unique where the keys are)."""
     stem = str(Path(key).with_suffix("")).replace("/", "__").replace(os.sep, "__")
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "sound"
@@ -289,14 +290,14 @@ def _simulate_split(
     fg_manifest = inputs / "foregrounds.jsonl"
     bg_dir = inputs / "backgrounds"
     lines = [
-        json.dumps({"path": str(r.path.resolve()), "caption": r.caption, "key": _safe_name(r.key)})
+        json.dumps({"path": str(r.path.resolve()), "caption": r.caption, "key": safe_name(r.key)})
         for r in recordings
         if r.role == "fg"
     ]
     write_text_atomic(fg_manifest, "".join(line + "\n" for line in lines))
     backgrounds = [r for r in recordings if r.role == "bg"]
     for r in backgrounds:
-        _link(r.path, bg_dir / f"{_safe_name(r.key)}{r.path.suffix}")
+        _link(r.path, bg_dir / f"{safe_name(r.key)}{r.path.suffix}")
 
     out = data_dir / "simulated" / split
     wanted = cfg.clips[index]
