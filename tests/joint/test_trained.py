@@ -36,6 +36,7 @@ def test_aisfx_minilm_weights_id_matches_encoder():
         def __init__(self):  # only the weight paths weights_id() reads; no networks loaded
             self._checkpoint = aisfx_minilm.aisfx_checkpoint_path()
             self._text_dir = aisfx_minilm.minilm_model_dir()
+            self.precision = "float32"
             self._weights_id = None
 
     assert aisfx_minilm.aisfx_minilm_weights_id() == Unbuilt().weights_id()
