@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from lighthouse_audio.report.sources import MR_METRICS, MREntry, SEDEntry
 
-OURS = "this work"
+OURS = "measured"
 
 
 def dataset_groups(entries: Sequence[MREntry]) -> list[str]:

@@ -81,8 +81,8 @@ def test_table1_from_run_folders(tmp_path: Path, runs: dict[str, Path], capsys) 
     assert float(window["clotho-moment (test) mAP@0.75"]) == 12.0
 
     markdown = (out / "table1.md").read_text()
-    assert "| AM-DETR | clap |  | this work | 60.00 | 40.50 | 70.00 | 45.00 | 44.44 |" in markdown
-    assert "| Sliding window | clap | 10 s | this work | 33.30 |" in markdown
+    assert "| AM-DETR | clap |  | measured | 60.00 | 40.50 | 70.00 | 45.00 | 44.44 |" in markdown
+    assert "| Sliding window | clap | 10 s | measured | 33.30 |" in markdown
     assert "–" in markdown  # the baseline has no UnAV-100 result
     report = (out / "report.md").read_text()
     assert report.startswith("# Demo\n") and "![mAP avg and R1@0.7](figure.png)" in report
@@ -123,7 +123,7 @@ def test_bare_metrics_and_sed_files(tmp_path: Path) -> None:
     assert float(rows[0]["F1 (tuned)"]) == 46.45
     assert rows[1]["Tuned threshold"] == "" and float(rows[1]["Threshold"]) == 0.3
     assert (
-        "| AM-DETR | this work | 0.500 | 32.53 | 76.24 | 45.60 | 0.400 |"
+        "| AM-DETR | measured | 0.500 | 32.53 | 76.24 | 45.60 | 0.400 |"
         in (out / "table2.md").read_text()
     )
 
@@ -145,7 +145,7 @@ def test_paper_rows_are_labelled(tmp_path: Path, runs: dict[str, Path]) -> None:
     rows = _read_csv(out / "table1.csv")
     assert [(r["Method"], r["Source"]) for r in rows] == [
         ("AM-DETR", "paper (reported)"),
-        ("AM-DETR", "this work"),
+        ("AM-DETR", "measured"),
     ]
     assert "tut2017 (test) R1@0.5" not in rows[0]  # only the datasets the report covers
     report = (out / "report.md").read_text()
