@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lighthouse_audio.data.features import FeatureError
+from lighthouse_audio.data.features import read_feature_array
 from lighthouse_audio.extraction.manifest import MANIFEST_NAME, read_manifest
 
 from .moments import frame_centres
@@ -81,23 +81,9 @@ def load_raw(path: Path, key: str) -> np.ndarray:
     """float32 ``(L, D)`` array ``key`` of ``path``, as stored (no normalisation).
 
     Raises ``FileNotFoundError`` when the file is absent (callers skip such queries) and
-    :class:`FeatureError` (one line, naming the file) when it is unusable.
+    :class:`~lighthouse_audio.data.features.FeatureError` (one line, naming the file) when it
+    is unusable.
     """
     if not path.is_file():
         raise FileNotFoundError(f"{path}: feature file not found")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if key not in npz.files:
-                present = ", ".join(npz.files) or "none"
-                raise FeatureError(f"{path}: no array {key!r} (keys present: {present})")
-            raw = npz[key]
-    except FeatureError:
-        raise
-    except Exception as e:  # zip, zlib and format errors all mean "unreadable"
-        raise FeatureError(f"{path}: cannot read npz ({type(e).__name__}: {e})") from None
-    if raw.ndim != 2 or raw.shape[0] == 0:
-        raise FeatureError(f"{path}: {key!r} has shape {tuple(raw.shape)}, expected (frames, dim)")
-    x = raw.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise FeatureError(f"{path}: {key!r} has NaN/inf values")
-    return x
+    return read_feature_array(path, key)

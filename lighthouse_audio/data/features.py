@@ -115,41 +115,53 @@ class FeatureStore:
             self.get(name)
 
     def _load(self, path: Path) -> np.ndarray:
-        if not path.is_file():
-            raise FeatureError(f"{path}: feature file not found")
-        try:
-            npz = np.load(path, allow_pickle=False)
-        except Exception as e:  # zipfile, zlib and format errors all mean "unreadable"
-            raise FeatureError(f"{path}: cannot read npz ({_describe(e)})") from e
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise FeatureError(f"{path}: not an .npz archive (found a bare {type(npz).__name__})")
-        with npz:
-            if self.key not in npz.files:
-                present = ", ".join(npz.files) or "none"
-                raise FeatureError(f"{path}: no array {self.key!r} (keys present: {present})")
-            try:
-                raw = npz[self.key]
-            except Exception as e:  # a truncated or corrupt member inside a valid zip
-                raise FeatureError(f"{path}: cannot read {self.key!r} ({_describe(e)})") from e
-
-        if raw.ndim != 2:
-            raise FeatureError(
-                f"{path}: {self.key!r} has shape {tuple(raw.shape)}, expected 2-D (frames, dim)"
-            )
-        if raw.shape[0] == 0:
-            raise FeatureError(f"{path}: {self.key!r} has zero frames (shape {tuple(raw.shape)})")
-        if self.dim is not None and raw.shape[1] != self.dim:
-            raise FeatureError(
-                f"{path}: feature dim {raw.shape[1]} != expected {self.dim} ({self.dim_name})"
-            )
-        if not (np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)):
-            raise FeatureError(f"{path}: {self.key!r} has non-numeric dtype {raw.dtype}")
-        # cut first: no point casting dropped frames; an overflow to inf is reported just below
-        with np.errstate(over="ignore"):
-            x = raw[: self.max_len].astype(np.float32)
-        if not np.isfinite(x).all():
-            bad = np.argwhere(~np.isfinite(x))[0]
-            raise FeatureError(
-                f"{path}: {self.key!r} has NaN/inf values (first at frame {bad[0]}, dim {bad[1]})"
-            )
+        x = read_feature_array(path, self.key, self.max_len, self.dim, self.dim_name)
         return np.ascontiguousarray(l2_normalize_rows(x))
+
+
+def read_feature_array(
+    path: Path,
+    key: str,
+    max_len: int | None = None,
+    dim: int | None = None,
+    dim_name: str = "dim",
+) -> np.ndarray:
+    """float32 ``(L, D)`` array ``key`` of ``path`` as stored (not normalised), first ``max_len``
+    rows. Any problem is a :class:`FeatureError` naming the file; a missing file too (callers
+    that skip missing files check ``path.is_file()`` first)."""
+    if not path.is_file():
+        raise FeatureError(f"{path}: feature file not found")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except Exception as e:  # zipfile, zlib and format errors all mean "unreadable"
+        raise FeatureError(f"{path}: cannot read npz ({_describe(e)})") from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise FeatureError(f"{path}: not an .npz archive (found a bare {type(npz).__name__})")
+    with npz:
+        if key not in npz.files:
+            present = ", ".join(npz.files) or "none"
+            raise FeatureError(f"{path}: no array {key!r} (keys present: {present})")
+        try:
+            raw = npz[key]
+        except Exception as e:  # a truncated or corrupt member inside a valid zip
+            raise FeatureError(f"{path}: cannot read {key!r} ({_describe(e)})") from e
+
+    if raw.ndim != 2:
+        raise FeatureError(
+            f"{path}: {key!r} has shape {tuple(raw.shape)}, expected 2-D (frames, dim)"
+        )
+    if raw.shape[0] == 0:
+        raise FeatureError(f"{path}: {key!r} has zero frames (shape {tuple(raw.shape)})")
+    if dim is not None and raw.shape[1] != dim:
+        raise FeatureError(f"{path}: feature dim {raw.shape[1]} != expected {dim} ({dim_name})")
+    if not (np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)):
+        raise FeatureError(f"{path}: {key!r} has non-numeric dtype {raw.dtype}")
+    # cut first: no point casting dropped frames; an overflow to inf is reported just below
+    with np.errstate(over="ignore"):
+        x = raw[:max_len].astype(np.float32)
+    if not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise FeatureError(
+            f"{path}: {key!r} has NaN/inf values (first at frame {bad[0]}, dim {bad[1]})"
+        )
+    return x
