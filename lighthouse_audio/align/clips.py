@@ -14,13 +14,18 @@ path are one clip with all their captions (Clotho-style: five caption lines per 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lighthouse_audio.demo.split import split_by_recording
+from lighthouse_audio.simulation.manifest import (
+    ForegroundEntry,
+    ManifestError,
+    iter_foreground_lines,
+)
 
 __all__ = ["CaptionedClip", "load_captioned_clips", "manifest_sha256", "split_clips"]
 
@@ -37,15 +42,16 @@ class CaptionedClip:
     recording: str
 
 
-def _captions(line: dict, where: str) -> list[str]:
+def _uncaptioned(line: Any) -> bool:
+    """A line with no caption text at all: skipped and counted. Malformed captions are
+    :meth:`ForegroundEntry.from_dict`'s error."""
+    if not isinstance(line, dict):
+        return False
     found = line.get("captions", line.get("caption"))
-    if found is None:
-        return []
-    if isinstance(found, str):
-        found = [found]
-    if not isinstance(found, list) or not all(isinstance(c, str) for c in found):
-        raise ValueError(f"{where}: caption(s) must be a string or a list of strings")
-    return [c.strip() for c in found if c.strip()]
+    texts = [found] if isinstance(found, str) else found
+    if texts is None:
+        return True
+    return isinstance(texts, list) and all(isinstance(t, str) and not t.strip() for t in texts)
 
 
 def load_captioned_clips(
@@ -53,6 +59,8 @@ def load_captioned_clips(
 ) -> list[CaptionedClip]:
     """The manifest's captioned clips whose file exists, in manifest order.
 
+    Lines are read and checked as the simulator's foreground manifest is
+    (:func:`~lighthouse_audio.simulation.manifest.iter_foreground_lines`, ``ForegroundEntry``).
     Lines without a caption and files that do not exist are skipped and reported through
     ``log`` (one line each kind); a missing manifest, a malformed line or no captioned clip at
     all raises a one-line error.
@@ -60,34 +68,24 @@ def load_captioned_clips(
     manifest = Path(manifest)
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest}: no such manifest")
-    root = manifest.parent
     captions: dict[str, list[str]] = {}
+    paths: dict[str, Path] = {}
     recordings: dict[str, str] = {}
     uncaptioned = 0
-    with open(manifest, encoding="utf-8") as f:
-        for lineno, text in enumerate(f, 1):
-            if not text.strip():
-                continue
-            where = f"{manifest}:{lineno}"
-            try:
-                line = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not JSON ({e.msg})") from None
-            if not isinstance(line, dict):
-                raise ValueError(f"{where}: expected a JSON object")
-            path = line.get("path")
-            if not isinstance(path, str) or not path:
-                raise ValueError(f"{where}: path must be a non-empty string, got {path!r}")
-            if line.get("role", "fg") != "fg":
-                continue
-            found = _captions(line, where)
-            if not found:
-                uncaptioned += 1
-                continue
-            captions.setdefault(path, []).extend(found)
-            recordings.setdefault(path, str(line.get("recording") or path))
+    for where, line in iter_foreground_lines(manifest):
+        if _uncaptioned(line):
+            uncaptioned += 1
+            continue
+        try:
+            entry = ForegroundEntry.from_dict(line, manifest.parent)
+        except ManifestError as e:
+            raise ManifestError(f"{where}: {e}") from None
+        key = line["path"]
+        captions.setdefault(key, []).extend(entry.captions)
+        paths.setdefault(key, entry.path)
+        recordings.setdefault(key, str(line.get("recording") or key))
     clips = [
-        CaptionedClip(root / key, key, tuple(dict.fromkeys(texts)), recordings[key])
+        CaptionedClip(paths[key], key, tuple(dict.fromkeys(texts)), recordings[key])
         for key, texts in captions.items()
     ]
     missing = [clip for clip in clips if not clip.path.is_file()]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "ForegroundEntry",
     "ManifestError",
     "find_backgrounds",
+    "iter_foreground_lines",
     "load_foreground_manifest",
 ]
 
@@ -89,6 +91,23 @@ def _key_from_path(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem.replace(os.sep, "__")).strip("._") or "clip"
 
 
+def iter_foreground_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    """``("{path}:{line}", parsed JSON)`` for every non-empty line whose ``role`` is ``fg`` or
+    absent; invalid JSON raises :class:`ManifestError` naming the line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{where}: invalid JSON: {e.msg}") from None
+            if isinstance(d, dict) and d.get("role", "fg") != "fg":
+                continue
+            yield where, d
+
+
 def load_foreground_manifest(path: str | os.PathLike) -> list[ForegroundEntry]:
     """Read a foreground manifest; malformed lines raise :class:`ManifestError` naming the
     line (fix the file rather than silently losing clips). Whether the audio exists and decodes
@@ -98,29 +117,20 @@ def load_foreground_manifest(path: str | os.PathLike) -> list[ForegroundEntry]:
         raise FileNotFoundError(f"{path}: no such foreground manifest")
     entries: list[ForegroundEntry] = []
     keys: set[str] = set()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{path}:{lineno}: invalid JSON: {e.msg}") from None
-            if isinstance(d, dict) and d.get("role", "fg") != "fg":
-                continue
-            try:
-                entry = ForegroundEntry.from_dict(d, path.parent)
-            except ManifestError as e:
-                raise ManifestError(f"{path}:{lineno}: {e}") from None
-            if entry.key in keys:
-                # Same stem in two folders (absolute paths): number it rather than refuse.
-                entry.key = next(
-                    f"{entry.key}_{k}"
-                    for k in range(2, len(keys) + 3)
-                    if f"{entry.key}_{k}" not in keys
-                )
-            keys.add(entry.key)
-            entries.append(entry)
+    for where, d in iter_foreground_lines(path):
+        try:
+            entry = ForegroundEntry.from_dict(d, path.parent)
+        except ManifestError as e:
+            raise ManifestError(f"{where}: {e}") from None
+        if entry.key in keys:
+            # Same stem in two folders (absolute paths): number it rather than refuse.
+            entry.key = next(
+                f"{entry.key}_{k}"
+                for k in range(2, len(keys) + 3)
+                if f"{entry.key}_{k}" not in keys
+            )
+        keys.add(entry.key)
+        entries.append(entry)
     if not entries:
         raise ManifestError(f"{path}: no foreground entries")
     return entries

@@ -131,7 +131,7 @@ def test_generic_manifest_with_recordings(align, toy_align_feature, tmp_path):
     [
         ("missing", "manifest.jsonl: no such manifest"),
         ("uncaptioned", "no captioned clip found"),
-        ("garbage", "manifest.jsonl:1: not JSON"),
+        ("garbage", "manifest.jsonl:1: invalid JSON"),
     ],
 )
 def test_bad_input_is_one_line(align, toy_align_feature, tmp_path, capsys, setup, message):

@@ -62,9 +62,9 @@ def test_manifest_lines_merge_and_filter(tmp_path):
 @pytest.mark.parametrize(
     "line, message",
     [
-        ([1, 2], "expected a JSON object"),
+        ([1, 2], "expected a JSON object, got list"),
         ({"caption": "x"}, "path must be a non-empty string, got None"),
-        ({"path": "a.wav", "caption": 3}, "caption(s) must be a string or a list of strings"),
+        ({"path": "a.wav", "caption": 3}, "caption must be a string, got 3"),
     ],
 )
 def test_malformed_lines_name_the_line(tmp_path, line, message):
