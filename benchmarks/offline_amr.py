@@ -18,6 +18,7 @@ any folder laid out like it):
 
     python benchmarks/offline_amr.py                          # 1000/150/300 clips, 25 epochs
     python benchmarks/offline_amr.py --epochs 40 --clips 400,60,120 --threads 2 --json out.json
+    python benchmarks/offline_amr.py --joint-prior input_dropout=0.5   # AM-DETR + joint prior
 
 Everything is cached in ``benchmarks/.cache/offline_amr``: a rerun with the same settings reuses
 the simulated audio, features, joint space and finished runs (``--retrain``: train AM-DETR into a
@@ -54,6 +55,8 @@ def parse_args() -> argparse.Namespace:
                         help="baseline windows, s (default 1 4 7; none: no baseline)")  # fmt: skip
     parser.add_argument("--retrain", action="store_true", help="train even if a run is finished")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--joint-prior", action="store_true",
+                        help="AM-DETR given the train-split joint space's similarity")  # fmt: skip
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--no-progress", action="store_true")
@@ -76,8 +79,9 @@ def _settings(cfg: Any) -> dict[str, Any]:
 def finished_run(cfg: Any) -> Path | None:
     """The ``demo_summary.json`` of a finished AM-DETR run with exactly these settings."""
     wanted = _settings(cfg)
+    defaults = _settings(type(cfg)())  # settings added later take their defaults in old runs
     for path in sorted((Path(cfg.workdir) / "results").glob("qd_detr/custom/*/demo_summary.json")):
-        settings = json.loads(path.read_text())["settings"]
+        settings = {**defaults, **json.loads(path.read_text())["settings"]}
         settings.pop("progress", None)
         if settings == wanted:
             return path
@@ -121,6 +125,7 @@ def main() -> None:
         clips=clips,  # type: ignore[arg-type]
         device=args.device,
         train_overrides=tuple(args.overrides),
+        joint_prior=args.joint_prior,
         progress=not args.no_progress,
     )
     started, cpu_started = time.perf_counter(), cpu_seconds()

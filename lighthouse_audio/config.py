@@ -21,10 +21,12 @@ from easydict import EasyDict
 DEFAULT_CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 
 # Keys a run may set although no YAML layer defines them (Lighthouse adds them itself or reads
-# them from its command line).
+# them from its command line, or they are this project's options, kept out of the YAML files so
+# those stay equal to Lighthouse's).
 EXTRA_KEYS: dict[str, Any] = {
     "features_root": "features",
     "resume": None,
+    "joint_prior": None,  # a joint-space file for QD-DETR (models/joint_prior.py)
 }
 
 

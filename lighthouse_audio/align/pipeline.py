@@ -71,7 +71,7 @@ def evaluate_space(space: JointSpace, features: ClipFeatures) -> dict[str, Any]:
 
 
 def _pooled_text(space: JointSpace, features: ClipFeatures) -> list[torch.Tensor]:
-    return [torch.stack([space.pool_text(torch.from_numpy(s)) for s in c]) for c in features.text]
+    return [torch.stack([space.text_rows(torch.from_numpy(s)) for s in c]) for c in features.text]
 
 
 def align_feature(
@@ -83,6 +83,7 @@ def align_feature(
     split_seed: int = 0,
     heads: HeadsConfig | None = None,
     text_pooling: TextPooling = "mean",
+    input_norm: bool = False,
     device: str = "cpu",
     cache_dir: str | os.PathLike | None = None,
     cache: bool = True,
@@ -95,7 +96,9 @@ def align_feature(
 
     ``out`` defaults to :func:`~lighthouse_audio.joint.trained.default_joint_space_path` for the
     encoder's weights (where the feature's factory looks); an existing file is an error unless
-    ``force``. ``cache_dir`` defaults to ``{cache}/align/{feature}-{weights_id}``.
+    ``force``. ``input_norm``: heads on L2-normalised rows (see :class:`JointSpace`), the
+    kind AM-DETR's ``joint_prior`` needs. ``cache_dir`` defaults to
+    ``{cache}/align/{feature}-{weights_id}``.
     """
     from lighthouse_audio import __version__
     from lighthouse_audio.paths import default_cache_dir
@@ -130,7 +133,12 @@ def align_feature(
 
     specs = head_specs(heads, encoder.audio_dim, encoder.text_dim)
     space = JointSpace(
-        feature, build_head(specs["audio"]), build_head(specs["text"]), text_pooling, specs
+        feature,
+        build_head(specs["audio"]),
+        build_head(specs["text"]),
+        text_pooling,
+        specs,
+        input_norm=input_norm,
     )
     history = train_heads(space, [torch.from_numpy(a) for a in train.audio],
                           _pooled_text(space, train), heads, device, progress)  # fmt: skip

@@ -124,8 +124,8 @@ def train_heads(
     progress: bool = True,
 ) -> dict[str, float]:
     """Train ``space.audio_head`` and ``space.text_head`` in place on clip ``i``'s windows
-    ``audio[i]`` ``(num_windows, audio_dim)`` and pooled captions ``text[i]``
-    ``(num_captions, text_dim)`` (see :meth:`JointSpace.pool_text`); the heads end on the CPU, in
+    ``audio[i]`` ``(num_windows, audio_dim)`` (stored rows) and pooled captions ``text[i]``
+    ``(num_captions, text_dim)`` (:meth:`JointSpace.text_rows`); the heads end on the CPU, in
     eval mode. Returns ``{"loss": last epoch's mean, "temperature": final}``.
 
     Deterministic given ``cfg.seed`` on a given device and torch build.
@@ -140,7 +140,7 @@ def train_heads(
                 if isinstance(module, nn.Linear):
                     module.reset_parameters()
     device = torch.device(device)
-    audio_rows, text_rows = torch.cat(list(audio)), torch.cat(list(text))
+    audio_rows, text_rows = space.audio_rows(torch.cat(list(audio))), torch.cat(list(text))
     a_mean, a_std = _standardizer(audio_rows)
     t_mean, t_std = _standardizer(text_rows)
     # Flat rows plus offsets, so drawing one window/caption per clip is one gather.
@@ -171,7 +171,9 @@ def train_heads(
             for batch in order.split(cfg.batch_size):
                 if len(batch) < 2:  # one pair has no negative: nothing to learn
                     continue
-                a = space.embed_audio(a_flat[window[batch].to(device)])
+                a = nn.functional.normalize(
+                    space.audio_head(a_flat[window[batch].to(device)]), dim=-1
+                )
                 t = space.text_head(t_flat[caption[batch].to(device)])
                 scale = log_scale.clamp(max=math.log(MAX_LOGIT_SCALE)).exp()
                 loss = info_nce(a, nn.functional.normalize(t, dim=-1), scale)

@@ -69,6 +69,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="mean",
         help="query tokens -> one vector (mean: sentence-transformers style)",
     )
+    parser.add_argument(
+        "--input-norm",
+        action="store_true",
+        help="L2-normalise rows before the heads (needed by AM-DETR's joint_prior=FILE)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument(
         "--encode-batch-size", type=int, default=64, help="windows per encoder call"
@@ -115,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         result = align_feature(
             manifest, args.feature, out=args.out, force=args.force, heldout=args.heldout,
             split_seed=args.split_seed, heads=heads, text_pooling=args.text_pooling,
-            device=args.device, cache_dir=args.cache_dir, cache=not args.no_cache,
+            input_norm=args.input_norm, device=args.device, cache_dir=args.cache_dir,
+            cache=not args.no_cache,
             batch_size=args.encode_batch_size, encoder_options=options,
             progress=not args.no_progress, log=lambda line: print(line, file=sys.stderr),
         )  # fmt: skip

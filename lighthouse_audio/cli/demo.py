@@ -60,6 +60,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--cache-dir", type=Path, help="downloaded packages and rebuilt sounds "
         "(default: $LIGHTHOUSE_AUDIO_CACHE or ~/.cache/lighthouse-audio)",
     )  # fmt: skip
+    parser.add_argument(
+        "--joint-prior", action="store_true",
+        help="align a joint space on the train split and give AM-DETR its frame-query "
+        "similarity (joint_prior; docs/RESULTS.md)",
+    )  # fmt: skip
     parser.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -98,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         clips=args.clips,
         device=args.device,
         train_overrides=tuple(args.overrides),
+        joint_prior=args.joint_prior,
         progress=not args.no_progress,
     )
     try:

@@ -35,4 +35,7 @@ class DemoConfig:
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)  # Clotho-Moment's split_ratio 7:1:2
     device: str = "auto"
     train_overrides: tuple[str, ...] = ()  # extra key=value for the trainer, after TRAIN_DEFAULTS
+    # Align a joint space on the train split and give AM-DETR its frame-query similarity
+    # (models/joint_prior.py): what lets it beat the baseline on a few hundred captions.
+    joint_prior: bool = False
     progress: bool = True

@@ -4,9 +4,10 @@
    shipped Debian manifest rebuilt from their packages (:mod:`.debian`, cached).
 2. **split** by recording (:mod:`.split`): foregrounds by count, backgrounds by duration.
 3. **simulate** each split with Clotho-Moment's Algorithm 1 on short background clips
-   (30 s by default), then renumber qids so the three splits share one feature folder.
+   (10 s by default), then renumber qids so the three splits share one feature folder.
 4. **features**: ``lighthouse extract --feature aisfx-minilm`` over all three splits.
-5. **train** AM-DETR (``qd_detr``, dataset ``custom``) with the trainer, validating every epoch.
+5. **train** AM-DETR (``qd_detr``, dataset ``custom``) with the trainer, validating every epoch;
+   with ``joint_prior``, first align a joint space on the train split (:mod:`.joint_prior`).
 6. **test**: predict with the best checkpoint, score with the standalone evaluator, compare with
    random windows, draw one test recording.
 
@@ -129,7 +130,14 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
     done("extract")
 
     step(5, f"train AM-DETR ({cfg.epochs} epochs)")
-    opt, run_dir, state = _train(cfg, workdir, features_root, annotations)
+    extra: list[str] = []
+    if cfg.joint_prior:
+        from lighthouse_audio.demo.joint_prior import align_train_split
+
+        say("  joint-space prior: align on the train split's foregrounds")
+        space = align_train_split(plan["train"], data_dir / "joint", cfg.progress)
+        extra.append(f"joint_prior={space}")
+    opt, run_dir, state = _train(cfg, workdir, features_root, annotations, extra)
     done("train")
 
     step(6, "test")
@@ -368,7 +376,11 @@ def _extract(cfg: DemoConfig, audio_dir: Path, jsonls: list[Path], out: Path) ->
 
 
 def _train(
-    cfg: DemoConfig, workdir: Path, features_root: Path, annotations: dict[str, Path]
+    cfg: DemoConfig,
+    workdir: Path,
+    features_root: Path,
+    annotations: dict[str, Path],
+    extra: Sequence[str] = (),
 ) -> tuple[Any, Path, Any]:
     import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.config import load_config
@@ -389,6 +401,7 @@ def _train(
         f"max_a_l={frames}",
         "num_workers=0",
         *TRAIN_DEFAULTS,
+        *extra,
         *cfg.train_overrides,
     ]
     opt = load_config(MODEL, DATASET, FEATURE, overrides)

@@ -71,6 +71,11 @@ class JointSpace(nn.Module):
     ``"last"`` (GPT-2 style: the EOT token) or ``"mean"`` (sentence-transformers style).
     ``head_specs`` (``{"audio": {...}, "text": {...}}``) are kept so the space can be saved; spaces
     built from an encoder's own weights (MS-CLAP) leave them empty and are rebuilt, not saved.
+
+    ``input_norm``: L2-normalise every audio row and text token before the heads. Such a space
+    gives the same result on raw stored rows and on the L2-normalised rows AM-DETR's loader
+    feeds the model, so a model can carry it (``joint_prior``); heads of a space without it
+    expect raw rows.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class JointSpace(nn.Module):
         text_pooling: TextPooling,
         head_specs: Mapping[str, Mapping[str, Any]] | None = None,
         meta: Mapping[str, Any] | None = None,
+        input_norm: bool = False,
     ) -> None:
         super().__init__()
         if text_pooling not in ("last", "mean"):
@@ -91,16 +97,34 @@ class JointSpace(nn.Module):
         self.text_pooling = text_pooling
         self.head_specs = {k: dict(v) for k, v in (head_specs or {}).items()}
         self.meta = dict(meta or {})
+        self.input_norm = input_norm
 
     def pool_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """(T, Dt) or (B, T, Dt) with no padding -> (Dt,) or (B, Dt)."""
         return tokens[..., -1, :] if self.text_pooling == "last" else tokens.mean(dim=-2)
 
-    def embed_audio(self, frames: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.audio_head(frames), dim=-1)
+    def audio_rows(self, frames: torch.Tensor) -> torch.Tensor:
+        """What the audio head reads: (..., Da) stored rows, normalised if ``input_norm``."""
+        return nn.functional.normalize(frames, dim=-1) if self.input_norm else frames
 
-    def embed_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.text_head(self.pool_text(tokens)), dim=-1)
+    def text_rows(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """What the text head reads: (T, Dt) -> (Dt,), or padded (B, T, Dt) with ``mask``
+        (B, T), 1 = token, -> (B, Dt)."""
+        if self.input_norm:
+            tokens = nn.functional.normalize(tokens, dim=-1)
+        if mask is None:
+            return self.pool_text(tokens)
+        mask = mask.to(tokens.dtype)
+        if self.text_pooling == "mean":
+            return (tokens * mask[..., None]).sum(-2) / mask.sum(-1, keepdim=True).clamp(min=1)
+        last = (mask.sum(-1).long() - 1).clamp(min=0)  # padding is at the end
+        return tokens[torch.arange(len(tokens), device=tokens.device), last]
+
+    def embed_audio(self, frames: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.audio_head(self.audio_rows(frames)), dim=-1)
+
+    def embed_text(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return nn.functional.normalize(self.text_head(self.text_rows(tokens, mask)), dim=-1)
 
     @torch.inference_mode()
     def similarity(self, frames: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -119,6 +143,7 @@ def save_joint_space(path: str | os.PathLike, space: JointSpace) -> None:
         "version": VERSION,
         "feature": space.feature,
         "text_pooling": space.text_pooling,
+        "input_norm": space.input_norm,
         "heads": space.head_specs,
         "state_dict": {k: v.detach().cpu() for k, v in space.state_dict().items()},
         "meta": space.meta,
@@ -153,6 +178,7 @@ def load_joint_space(path: str | os.PathLike, feature: str | None = None) -> Joi
         payload["text_pooling"],
         head_specs=heads,
         meta=payload.get("meta"),
+        input_norm=bool(payload.get("input_norm", False)),  # absent in files before the option
     )
     try:
         space.load_state_dict(payload["state_dict"])

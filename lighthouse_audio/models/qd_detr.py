@@ -21,6 +21,7 @@ from lighthouse_audio.registry import MODELS
 
 from .bundle import ModelBundle
 from .criterion import build_criterion
+from .joint_prior import JointPrior, build_joint_prior
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .transformer import (
@@ -77,6 +78,8 @@ class QDDETR(nn.Module):
         max_q_l: size of the (unused) learned text position table.
         span_loss_type: only ``"l1"`` (center, width regression) is supported.
         batched_negative: run the negative-text pass in the same batch as the positive one.
+        joint_prior: a frozen joint space whose frame-query similarity is added to each projected
+            frame (``models/joint_prior.py``); None is Lighthouse's QD-DETR.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class QDDETR(nn.Module):
         max_q_l: int = 32,
         span_loss_type: str = "l1",
         batched_negative: bool = True,
+        joint_prior: JointPrior | None = None,
     ) -> None:
         super().__init__()
         _check_dims(hidden_dim, nheads)
@@ -127,6 +131,7 @@ class QDDETR(nn.Module):
         self.saliency_proj2 = nn.Linear(hidden_dim, hidden_dim)
         self.global_rep_token = nn.Parameter(torch.randn(hidden_dim))
         self.global_rep_pos = nn.Parameter(torch.randn(hidden_dim))
+        self.joint_prior = joint_prior  # last: without it, the state dict is Lighthouse's
 
     def forward(
         self,
@@ -169,6 +174,12 @@ class QDDETR(nn.Module):
         txt_pad = ~src_txt_mask.bool()
         # Negative pairs: sample i gets sample i+1's text (the last gets the first).
         txt_neg, txt_pad_neg = txt.roll(-1, dims=0), txt_pad.roll(-1, dims=0)
+        vid_neg = vid
+        if self.joint_prior is not None:
+            if src_aud is None:
+                raise ValueError("joint_prior needs audio frames (an audio ctx_mode)")
+            vid_neg = vid + self.joint_prior(src_aud, txt_roll(src_txt), txt_roll(src_txt_mask))
+            vid = vid + self.joint_prior(src_aud, src_txt, src_txt_mask)
 
         nhead = self.transformer.nhead
         blocked = t2v_attention_mask(vid_pad, txt_pad, nhead)
@@ -178,7 +189,7 @@ class QDDETR(nn.Module):
         if self.batched_negative:
             # One encoder pass over [positive | negative]; 2x batch, same per-sample results.
             memory_local, memory_global = self.transformer.encode(
-                vid.repeat(2, 1, 1),
+                torch.cat((vid, vid_neg)),
                 vid_pos.repeat(2, 1, 1),
                 vid_pad.repeat(2, 1),
                 torch.cat((txt, txt_neg)),
@@ -190,7 +201,7 @@ class QDDETR(nn.Module):
                 vid, vid_pos, vid_pad, txt, blocked, *globals_
             )
             neg_local, neg_global = self.transformer.encode(
-                vid, vid_pos, vid_pad, txt_neg, blocked_neg, *globals_
+                vid_neg, vid_pos, vid_pad, txt_neg, blocked_neg, *globals_
             )
             memory_local = torch.cat((pos_local, neg_local))
             memory_global = torch.cat((pos_global, neg_global))
@@ -222,6 +233,11 @@ class QDDETR(nn.Module):
         frames = self.saliency_proj1(memory_local)
         query = self.saliency_proj2(memory_global).unsqueeze(1)
         return torch.sum(frames * query, dim=-1) / math.sqrt(self.hidden_dim)
+
+
+def txt_roll(x: Tensor) -> Tensor:
+    """Sample i gets sample i+1's row, the last the first (the negative pairing)."""
+    return x.roll(-1, dims=0)
 
 
 def _check_dims(hidden_dim: int, nheads: int) -> None:
@@ -274,6 +290,7 @@ def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR
         max_q_l=opt["max_q_l"],
         span_loss_type=opt["span_loss_type"],
         batched_negative=batched_negative,
+        joint_prior=build_joint_prior(opt, opt["hidden_dim"]),
     )
 
 

@@ -55,6 +55,27 @@ def test_hidden_linear_relation_is_recovered_and_reproducible():
         assert torch.equal(value, again.state_dict()[key]), key
 
 
+def test_input_norm_space_learns_from_rows_of_any_scale():
+    """``input_norm`` heads see unit rows: rows stored at arbitrary scales still align, and the
+    trained space gives the same similarities on raw and on L2-normalised rows."""
+    cfg = HeadsConfig(kind="linear", dim=8, epochs=150, batch_size=32, seed=3)
+    audio, text = _hidden_linear_problem(160, seed=0)
+    g = torch.Generator().manual_seed(1)
+    audio = [(a - 50.0) * (0.1 + 10 * torch.rand(len(a), 1, generator=g)) for a in audio]
+    specs = head_specs(cfg, 12, 10)
+    space = JointSpace("t", build_head(specs["audio"]), build_head(specs["text"]), "mean", specs,
+                       input_norm=True)  # fmt: skip
+    pooled = [space.text_rows(t[:, None]) for t in text[:128]]
+    train_heads(space, audio[:128], pooled, cfg, progress=False)
+    held = ClipFeatures(audio=[a.numpy() for a in audio[128:]],
+                        text=[[t.numpy()] for t in text[128:]])  # fmt: skip
+    assert evaluate_space(space, held)["text_to_audio"]["recall@1"] >= 0.8
+    rows = torch.cat(audio[128:])
+    torch.testing.assert_close(
+        space.embed_audio(rows), space.embed_audio(torch.nn.functional.normalize(rows, dim=-1))
+    )
+
+
 def test_fixed_temperature_and_thread_count_restored():
     threads = torch.get_num_threads()
     cfg = HeadsConfig(kind="linear", dim=4, epochs=2, temperature=0.1)

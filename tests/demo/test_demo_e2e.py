@@ -141,3 +141,43 @@ def test_second_run_reuses_data_and_never_overwrites(demo_run, capsys):
 def test_missing_sound_manifest_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.jsonl"):
         run_demo_cli("--sounds", str(tmp_path), "--workdir", str(tmp_path / "w"))
+
+
+def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_run, tmp_path):
+    """``--joint-prior``: the space is trained on train-split sounds only, and the checkpoint
+    predicts without the space file (its heads live in the checkpoint)."""
+    from lighthouse_audio.engine.checkpoint import load_checkpoint
+    from lighthouse_audio.joint.space import load_joint_space
+
+    workdir, args = demo_run
+    before = set((workdir / "results" / "qd_detr" / "custom").iterdir())
+    threads = torch.get_num_threads()
+    try:
+        assert run_demo_cli(*args, "--joint-prior") == 0
+    finally:
+        torch.set_num_threads(threads)
+    (run,) = set((workdir / "results" / "qd_detr" / "custom").iterdir()) - before
+    summary = json.loads((run / "demo_summary.json").read_text())
+    assert summary["settings"]["joint_prior"] is True
+    (data_dir,) = (workdir / "data").iterdir()
+    space_path = data_dir / "joint" / "aisfx-minilm-joint-train-l2.pt"
+    assert load_joint_space(space_path).input_norm
+    splits = json.loads((data_dir / "splits.json").read_text())
+    aligned = [json.loads(x)["recording"] for x in
+               (data_dir / "joint" / "align_train.jsonl").read_text().splitlines()]  # fmt: skip
+    assert aligned and set(aligned) <= set(splits["train"])
+    opt = load_checkpoint(summary["checkpoint"])["opt"]
+    assert opt["joint_prior"] == str(space_path) and opt["joint_prior_heads"]["input_norm"]
+
+    space_path.rename(tmp_path / "moved.pt")
+    try:
+        out = tmp_path / "preds.jsonl"
+        code = main([
+            "infer", "--checkpoint", summary["checkpoint"], "--jsonl",
+            str(data_dir / "annotations" / "test.jsonl"), "--features",
+            str(data_dir / "features" / "custom"), "--out", str(out), "--no-progress",
+        ])  # fmt: skip
+    finally:
+        (tmp_path / "moved.pt").rename(space_path)
+    assert code == 0
+    assert out.read_text() == (run / "test_preds.jsonl").read_text()
