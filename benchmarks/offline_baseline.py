@@ -3,8 +3,8 @@
 Zero-shot, as in the AMR paper, through an ``aisfx-minilm`` joint space that ``lighthouse align``
 trains on the benchmark's TRAIN-split foreground clips only (val and test clips never reach it):
 
-1. write an align manifest of the train split's captioned clips (``recording`` = the sound's
-   path, so align's own held-out part is split by recording too) and run ``lighthouse align``;
+1. align on the train split's captioned clips (``demo.joint_prior.align_train_split``, raw rows:
+   ``recording`` = the sound's path, so align's own held-out part is split by recording too);
 2. features per window: 1 s reuses the AM-DETR features (1 s windows, frames ``none``); 4 s and
    7 s get their own ``lighthouse extract --window W --hop 1 --frames center`` root for the val
    and test clips (``center`` centres frame k on k s, so long windows still cover the clip's
@@ -63,35 +63,26 @@ class Timings:
         self.path.write_text(json.dumps(values, indent=2) + "\n")
 
 
-def write_align_manifest(data_dir: Path, sounds: Path, out: Path) -> Path:
-    """The train split's captioned foregrounds as an align manifest (absolute paths)."""
+def train_recordings(data_dir: Path, sounds: Path) -> list[Any]:
+    """The train split's recordings, from ``splits.json`` and the sound set's manifest."""
+    from lighthouse_audio.demo.sound_set import load_sound_set
+
     train = set(json.loads((data_dir / "splits.json").read_text())["train"])
-    lines = []
-    for text in (sounds / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
-        entry = json.loads(text) if text.strip() else {}
-        if entry.get("role") == "fg" and entry["path"] in train:
-            path = str((sounds / entry["path"]).resolve())
-            lines.append({"path": path, "caption": entry["caption"], "recording": entry["path"]})
-    content = "".join(json.dumps(line) + "\n" for line in lines)
-    if not out.is_file() or out.read_text(encoding="utf-8") != content:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(content, encoding="utf-8")
-    return out
+    return [r for r in load_sound_set(sounds.resolve()) if r.key in train]
 
 
-def align(manifest: Path, out: Path, timings: Timings, progress: bool) -> dict[str, Any]:
-    """Train the joint space unless ``out`` was trained on this very manifest; its ``meta``."""
-    from lighthouse_audio.align.clips import manifest_sha256
-    from lighthouse_audio.joint.space import load_joint_space
+def align(data_dir: Path, sounds: Path, work: Path, timings: Timings, progress: bool) -> Path:
+    """The raw-row joint space of the train split (trained unless one fits); its path."""
+    from lighthouse_audio.demo.joint_prior import align_train_split
 
-    if out.is_file() and load_joint_space(out).meta["manifest_sha256"] == manifest_sha256(manifest):
-        print(f"  reusing the joint space {out}")
-    else:
-        started = time.perf_counter()
-        cli("align", "--manifest", manifest, "--feature", FEATURE, "--out", out, "--force",
-            "--cache-dir", out.parent / "align-cache", *_quiet(progress))  # fmt: skip
+    space = work / f"{FEATURE}-joint-train.pt"
+    before = space.stat().st_mtime_ns if space.is_file() else None
+    started = time.perf_counter()
+    align_train_split(train_recordings(data_dir, sounds), work, input_norm=False,
+                      progress=progress)  # fmt: skip
+    if space.stat().st_mtime_ns != before:
         timings.record("align", started)
-    return load_joint_space(out).meta
+    return space
 
 
 def features(data_dir: Path, window: int, timings: Timings, progress: bool) -> Path:
@@ -155,10 +146,11 @@ def run_baselines(
     """Align, extract and tune (module doc); the run folders, alignment scores and timings."""
     work = data_dir / "baseline"
     timings = Timings(work / "timings.json")
+    from lighthouse_audio.joint.space import load_joint_space
+
     print("baseline [1/3] align on the train split's foregrounds")
-    manifest = write_align_manifest(data_dir, sounds, work / "align_train.jsonl")
-    space = work / f"{FEATURE}-joint-train.pt"
-    meta = align(manifest, space, timings, progress)
+    space = align(data_dir, sounds, work, timings, progress)
+    meta = load_joint_space(space).meta
     runs = {}
     for window in windows:
         print(f"baseline [2/3] {window} s window features")

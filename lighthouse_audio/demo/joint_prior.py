@@ -34,20 +34,24 @@ def write_align_manifest(recordings: Sequence[Recording], out: Path) -> Path:
     return out
 
 
-def align_train_split(recordings: Sequence[Recording], work: Path, progress: bool = True) -> Path:
-    """An input-normalised joint space trained on ``recordings`` (the train split), reused when
-    one was trained on the same manifest; returns its path."""
+def align_train_split(
+    recordings: Sequence[Recording], work: Path, *, input_norm: bool = True, progress: bool = True
+) -> Path:
+    """A joint space trained on ``recordings`` (the train split) in ``work``, reused when one of
+    the same kind was trained on the same manifest; returns its path. ``input_norm``: heads on
+    L2-normalised rows, as AM-DETR's prior needs (the sliding-window baseline reads raw rows)."""
     from lighthouse_audio.align.clips import manifest_sha256
     from lighthouse_audio.align.pipeline import align_feature
     from lighthouse_audio.joint.space import load_joint_space
 
     manifest = write_align_manifest(recordings, work / "align_train.jsonl")
-    out = work / f"{FEATURE}-joint-train-l2.pt"
+    out = work / f"{FEATURE}-joint-train{'-l2' if input_norm else ''}.pt"
     if out.is_file():
         space = load_joint_space(out, FEATURE)
-        if space.input_norm and space.meta.get("manifest_sha256") == manifest_sha256(manifest):
+        same_kind = space.input_norm == input_norm
+        if same_kind and space.meta.get("manifest_sha256") == manifest_sha256(manifest):
             print(f"  reusing the joint space {out}")
             return out
-    align_feature(manifest, FEATURE, out=out, force=True, input_norm=True,
+    align_feature(manifest, FEATURE, out=out, force=True, input_norm=input_norm,
                   cache_dir=work / "align-cache", progress=progress)  # fmt: skip
     return out

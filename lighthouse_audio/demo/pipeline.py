@@ -135,7 +135,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
         from lighthouse_audio.demo.joint_prior import align_train_split
 
         say("  joint-space prior: align on the train split's foregrounds")
-        space = align_train_split(plan["train"], data_dir / "joint", cfg.progress)
+        space = align_train_split(plan["train"], data_dir / "joint", progress=cfg.progress)
         extra.append(f"joint_prior={space}")
     opt, run_dir, state = _train(cfg, workdir, features_root, annotations, extra)
     done("train")
