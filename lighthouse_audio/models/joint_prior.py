@@ -29,27 +29,36 @@ SPEC_KEY = "joint_prior_heads"
 
 
 class JointPrior(nn.Module):
-    """``(audio [B, L, Da], tokens [B, T, Dt], mask [B, T]) -> [B, L, hidden_dim]``."""
+    """A frozen joint space and the learned map of its similarities into the model's width.
 
-    def __init__(self, space: JointSpace, hidden_dim: int) -> None:
+    ``embed_frames`` and ``embed_query`` run once per batch; ``forward`` pairs them, so the
+    negative pass reuses both (its queries are the positive ones, shifted).
+    """
+
+    def __init__(self, space: JointSpace, hidden_dim: int, source: str = "joint space") -> None:
         super().__init__()
         if not space.input_norm:
             raise JointSpaceError(
-                f"joint space for '{space.feature}' reads raw rows, but AM-DETR sees L2-normalised "
-                "ones: train it with `lighthouse align --input-norm`"
+                f"{source}: its heads read raw rows, but AM-DETR sees L2-normalised ones: train "
+                "it with `lighthouse align --input-norm`"
             )
         self.space = space.requires_grad_(False)
         self.proj = nn.Linear(1, hidden_dim)
 
-    def similarity(self, audio: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
-        """Cosine similarity of every frame with its sample's query: ``[B, L]``."""
-        with torch.no_grad():
-            frames = self.space.embed_audio(audio)  # [B, L, d]
-            query = self.space.embed_text(tokens, mask)  # [B, d]
-            return (frames * query[:, None]).sum(-1)
+    @torch.no_grad()
+    def embed_frames(self, audio: Tensor) -> Tensor:
+        """``[B, L, Da]`` -> unit ``[B, L, d]``."""
+        return self.space.embed_audio(audio)
 
-    def forward(self, audio: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
-        return self.proj(self.similarity(audio, tokens, mask)[..., None])
+    @torch.no_grad()
+    def embed_query(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """``[B, T, Dt]`` padded tokens, ``[B, T]`` mask (1 = token) -> unit ``[B, d]``."""
+        return self.space.embed_text(tokens, mask)
+
+    def forward(self, frames: Tensor, query: Tensor) -> Tensor:
+        """Unit frames ``[B, L, d]`` and queries ``[B, d]`` -> ``[B, L, hidden_dim]``."""
+        similarity = (frames * query[:, None]).sum(-1, keepdim=True)  # cosine, [B, L, 1]
+        return self.proj(similarity)
 
 
 def build_joint_prior(opt: MutableMapping[str, Any], hidden_dim: int) -> JointPrior | None:
@@ -71,10 +80,11 @@ def build_joint_prior(opt: MutableMapping[str, Any], hidden_dim: int) -> JointPr
         )
     else:
         space = load_joint_space(path, feature=opt.get("a_feat_types"))
+        JointPrior(space, hidden_dim, source=str(path))  # refuse before recording its shapes
         opt[SPEC_KEY] = {
             "feature": space.feature,
             "heads": space.head_specs,
             "text_pooling": space.text_pooling,
             "input_norm": space.input_norm,
         }
-    return JointPrior(space.eval(), hidden_dim)
+    return JointPrior(space.eval(), hidden_dim, source=str(path))

@@ -173,13 +173,15 @@ class QDDETR(nn.Module):
         vid_pad = ~src_vid_mask.bool()
         txt_pad = ~src_txt_mask.bool()
         # Negative pairs: sample i gets sample i+1's text (the last gets the first).
-        txt_neg, txt_pad_neg = txt.roll(-1, dims=0), txt_pad.roll(-1, dims=0)
+        txt_neg, txt_pad_neg = txt_roll(txt), txt_roll(txt_pad)
         vid_neg = vid
         if self.joint_prior is not None:
             if src_aud is None:
                 raise ValueError("joint_prior needs audio frames (an audio ctx_mode)")
-            vid_neg = vid + self.joint_prior(src_aud, txt_roll(src_txt), txt_roll(src_txt_mask))
-            vid = vid + self.joint_prior(src_aud, src_txt, src_txt_mask)
+            frames = self.joint_prior.embed_frames(src_aud)
+            query = self.joint_prior.embed_query(src_txt, src_txt_mask)
+            vid_neg = vid + self.joint_prior(frames, txt_roll(query))
+            vid = vid + self.joint_prior(frames, query)
 
         nhead = self.transformer.nhead
         blocked = t2v_attention_mask(vid_pad, txt_pad, nhead)

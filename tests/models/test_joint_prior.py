@@ -57,7 +57,9 @@ def test_similarity_is_each_samples_cosine_on_unpadded_tokens(tmp_path):
     path, space = _space_file(tmp_path)
     model = build_model(_opt(path)).eval()
     inputs = _batch()
-    got = model.joint_prior.similarity(inputs["src_aud"], inputs["src_txt"], inputs["src_txt_mask"])
+    prior = model.joint_prior
+    query = prior.embed_query(inputs["src_txt"], inputs["src_txt_mask"])
+    got = (prior.embed_frames(inputs["src_aud"]) * query[:, None]).sum(-1)
     for i in range(3):
         tokens = inputs["src_txt"][i, : int(inputs["src_txt_mask"][i].sum())]
         # The stored rows unnormalised: the space normalises them itself.
@@ -115,7 +117,7 @@ def test_without_the_option_the_model_is_lighthouses(tmp_path):
 
 def test_refuses_a_raw_rows_space_and_another_features(tmp_path):
     path, _ = _space_file(tmp_path, input_norm=False)
-    with pytest.raises(JointSpaceError, match="lighthouse align --input-norm"):
+    with pytest.raises(JointSpaceError, match=r"space\.pt: its heads read raw rows.*--input-norm"):
         build_model(_opt(path))
     path, _ = _space_file(tmp_path, feature="clap")
     with pytest.raises(JointSpaceError, match="space.pt: joint space for feature 'clap'"):
