@@ -8,6 +8,11 @@ the model step (forward, losses, backward, clip, optimizer).
     python benchmarks/train_throughput.py                 # CPU, full-size train set
     python benchmarks/train_throughput.py --num-train 2048 --steps 30
     python benchmarks/train_throughput.py --device cuda
+    python benchmarks/train_throughput.py --num-train 2048 --steps 20 --joint-prior
+
+``--joint-prior`` adds AM-DETR's joint-space prior (``joint_prior=FILE``) with heads of the shape
+``lighthouse align`` makes (MLP 768 -> 256 -> 128, random weights: the cost does not depend on
+them), to measure what it adds to a step.
 
 Reference (Lighthouse's own train.py on 2 CPU cores, batch 32): 0.83 s per iteration, of which
 0.78 s is the model step itself. That host is not this one, so ``--compare`` also times, on the
@@ -50,6 +55,21 @@ def ensure_features(cache: Path, num_train: int, num_val: int) -> tuple[Path, Pa
         done.touch()
     base = root / "features" / "clotho-moment"
     return base / "train.jsonl", base / "val.jsonl"
+
+
+def ensure_joint_space(cache: Path) -> Path:
+    """A random input-normalised ``clap`` joint space with align's default head shapes."""
+    from lighthouse_audio.align.train import HeadsConfig, head_specs
+    from lighthouse_audio.joint.space import JointSpace, build_head, save_joint_space
+
+    path = cache / "joint-prior-clap-random.pt"
+    if not path.is_file():
+        torch.manual_seed(0)
+        specs = head_specs(HeadsConfig(), 768, 768)
+        space = JointSpace("clap", build_head(specs["audio"]), build_head(specs["text"]), "mean",
+                           specs, input_norm=True)  # fmt: skip
+        save_joint_space(path, space)
+    return path
 
 
 class TimedMatcher(torch.nn.Module):
@@ -99,6 +119,7 @@ def main() -> None:
     parser.add_argument(
         "--compare", action="store_true", help="also time Lighthouse's way of computing the step"
     )
+    parser.add_argument("--joint-prior", action="store_true", help="with the joint-space prior")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,16 +127,18 @@ def main() -> None:
 
     train_path, val_path = ensure_features(args.cache, args.num_train, args.num_val)
     features_root = train_path.parents[1]
-    opt = load_config(
-        "qd_detr", "clotho-moment", "clap",
-        [f"features_root={features_root}", f"train_path={train_path}", f"eval_path={val_path}"],
-    )  # fmt: skip
+    overrides = [f"features_root={features_root}", f"train_path={train_path}",
+                 f"eval_path={val_path}"]  # fmt: skip
+    if args.joint_prior:
+        overrides.append(f"joint_prior={ensure_joint_space(args.cache)}")
+    opt = load_config("qd_detr", "clotho-moment", "clap", overrides)
     torch.manual_seed(0)
     model, criterion, postprocessor = build_model_bundle(opt)
     model.to(device)
     criterion.to(device)
     criterion.matcher = timed = TimedMatcher(criterion.matcher)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.wd)
+    params = [p for p in model.parameters() if p.requires_grad]  # as the trainer: prior frozen
+    optimizer = torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.wd)
     stores = build_feature_stores(opt)
     train_set = build_dataset(opt, train_path, stores)
     loader = build_loader(
@@ -170,6 +193,7 @@ def main() -> None:
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "batch_size": opt.bsz,
+        "joint_prior": args.joint_prior,
         "num_train": args.num_train,
         "steps": args.steps,
         "ms_per_step": 1000 * step_s,
