@@ -17,6 +17,16 @@ def fixture_files(pattern: str) -> list[Path]:
     return sorted(lighthouse_fixtures_dir().glob(pattern))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_network_and_own_cache(tmp_path_factory):
+    """Tests never download (offline mode on) and never touch the user's cache; tests of the
+    download code switch offline mode off themselves, against a server on 127.0.0.1."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIGHTHOUSE_AUDIO_OFFLINE", "1")
+        patch.setenv("LIGHTHOUSE_AUDIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return lighthouse_fixtures_dir()
@@ -30,6 +40,32 @@ def annotations_dir() -> Path:
 @pytest.fixture(scope="session")
 def lighthouse_configs_dir() -> Path:
     return SHARED / "data" / "lighthouse_configs"
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory) -> Path:
+    """Synthetic separable features (tests/toy_model.py)."""
+    from tests.toy_model import write_toy_data
+
+    return write_toy_data(tmp_path_factory.mktemp("toy"))
+
+
+@pytest.fixture(scope="session")
+def toy_trained(toy_data, tmp_path_factory) -> Path:
+    """Results root of AM-DETR trained on the toy task through the CLI (about 45 s)."""
+    import torch
+
+    from lighthouse_audio.cli.main import main
+    from tests.toy_model import TOY_EPOCHS, train_args
+
+    results = tmp_path_factory.mktemp("results")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(train_args(toy_data, results, f"n_epoch={TOY_EPOCHS}")) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return results
 
 
 @pytest.fixture

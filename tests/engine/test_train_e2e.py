@@ -7,48 +7,27 @@ import pytest
 import torch
 
 from lighthouse_audio.cli.main import main
-from lighthouse_audio.testing.synthetic import SyntheticSpec, write_split
-
-SPEC = dict(duration=20, num_classes=4, min_window=3, max_window=8, min_tokens=4, max_tokens=8)
+from tests.toy_model import TOY_EPOCHS, run_dir, train_args
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("toy")
-    feats = root / "features" / "custom"
-    write_split(feats, "train", SyntheticSpec(128, **SPEC), seed=1)
-    write_split(feats, "val", SyntheticSpec(48, **SPEC), seed=2, qid_offset=10_000)
-    return root
-
-
-def train_args(toy: Path, results: Path, *extra: str) -> list[str]:
-    feats = toy / "features" / "custom"
-    return [
-        "train", "--dataset", "custom", "--feature", "clap", "--no-progress",
-        "--features-root", str(toy / "features"), "--device", "cpu",
-        f"train_path={feats / 'train.jsonl'}", f"eval_path={feats / 'val.jsonl'}",
-        f"results_dir={results}", "bsz=32", "eval_bsz=64", "lr=0.0005", "max_v_l=20", "max_a_l=20",
-        "input_dropout=0.1", *extra,
-    ]  # fmt: skip
-
-
-def run_dir(results: Path, suffix: str = "") -> Path:
-    return results / "qd_detr" / "custom" / f"clap{suffix}"
+def toy(toy_data) -> Path:
+    return toy_data
 
 
 @pytest.fixture(scope="module")
-def trained(toy, tmp_path_factory) -> Path:
-    results = tmp_path_factory.mktemp("results")
-    torch.set_num_threads(2)
-    assert main(train_args(toy, results, "n_epoch=10")) == 0
-    return results
+def trained(toy_trained) -> Path:
+    return toy_trained
 
 
 def test_training_learns_the_toy_task(trained):
     metrics = json.loads((run_dir(trained) / "best_val_metrics.json").read_text())
-    # Random windows score a few percent here; a model that learned finds most moments.
-    assert metrics["brief"]["MR-full-mAP@0.5"] > 40, metrics["brief"]
-    assert metrics["brief"]["MR-full-R1@0.5"] > 40, metrics["brief"]
+    # Random windows score a few percent here. Measured with these settings (tests/toy_model.py)
+    # over 14 runs, seeds 0-6 and 2023 on 2 threads and 0-4 and 2023 on 1 thread: R1@0.5
+    # 85.4-100, mAP@0.5 91.0-100. The bar at 60 leaves a wide margin for other machines, while
+    # a model that does not learn stays far below it.
+    assert metrics["brief"]["MR-full-mAP@0.5"] > 60, metrics["brief"]
+    assert metrics["brief"]["MR-full-R1@0.5"] > 60, metrics["brief"]
 
 
 def test_run_folder_has_lighthouse_checkpoint_and_logs(trained):
@@ -65,7 +44,7 @@ def test_run_folder_has_lighthouse_checkpoint_and_logs(trained):
     ckpt = torch.load(folder / "best.ckpt", weights_only=False)
     assert list(ckpt) == ["model", "optimizer", "lr_scheduler", "epoch", "opt"]
     assert type(ckpt["opt"]).__name__ == "EasyDict"
-    assert len((folder / "train.log").read_text().splitlines()) == 10
+    assert len((folder / "train.log").read_text().splitlines()) == TOY_EPOCHS
 
 
 def test_second_run_never_overwrites(toy, trained):
