@@ -19,6 +19,8 @@ import torch
 from easydict import EasyDict
 from torch import nn
 
+from lighthouse_audio.engine import safe_unpickler
+
 LIGHTHOUSE_KEYS = ("model", "optimizer", "lr_scheduler", "epoch", "opt")
 
 
@@ -40,12 +42,23 @@ def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a Lighthouse-format checkpoint (needs ``weights_only=False`` for the EasyDict opt)."""
+    """Read a Lighthouse-format checkpoint without running code from it.
+
+    The file is unpickled with :mod:`.safe_unpickler` (tensors, state dicts, EasyDict, numpy
+    arrays only), so a checkpoint from the internet cannot execute anything on load; one that
+    tries is refused with a :class:`CheckpointError` naming the file and what it asked for.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        # weights_only must be off for torch to accept a pickle_module; the allow-list in
+        # safe_unpickler is what keeps the load from running code.
+        ckpt = torch.load(
+            path, map_location=map_location, pickle_module=safe_unpickler, weights_only=False
+        )
+    except safe_unpickler.UnsafeCheckpointError as exc:
+        raise CheckpointError(f"{path}: unsafe checkpoint: {exc}") from None
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({first_line})") from None
