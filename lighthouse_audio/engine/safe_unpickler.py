@@ -19,6 +19,7 @@ Anything else (``os.system``, ``builtins.eval``, a class with a ``__reduce__``) 
 
 from __future__ import annotations
 
+import _compat_pickle
 import importlib
 import pickle
 from typing import Any
@@ -100,7 +101,9 @@ class Unpickler(pickle.Unpickler):
     """``pickle.Unpickler`` that resolves only allow-listed globals (see the module doc)."""
 
     def find_class(self, module: str, name: str) -> Any:
-        return _resolve(module, name)
+        # protocol-2 pickles (torch.save's default) spell Python 2 names: __builtin__.set
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        return _resolve(_compat_pickle.IMPORT_MAPPING.get(module, module), name)
 
 
 def load(file: Any, **kwargs: Any) -> Any:
