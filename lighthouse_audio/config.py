@@ -27,6 +27,9 @@ EXTRA_KEYS: dict[str, Any] = {
     "features_root": "features",
     "resume": None,
     "joint_prior": None,  # a joint-space file for QD-DETR (models/joint_prior.py)
+    # set by training from the features' manifest.json (extraction/manifest.py), so a checkpoint
+    # says how to make the features it reads
+    "feature_manifest": None,
 }
 
 

@@ -1,16 +1,23 @@
 """Predict moments in your own recordings with a trained checkpoint (Lighthouse's predictor API).
 
->>> model = QDDETRPredictor("best.ckpt", device="cpu", feature_name="clap")  # doctest: +SKIP
+>>> model = QDDETRPredictor("clap_qd_detr_clotho-moment", device="cpu", feature_name="clap")
 >>> audio = model.encode_audio("recording.wav")  # doctest: +SKIP
->>> model.predict("spectators cheer in a stadium", audio)["pred_relevant_windows"][0]  # +SKIP
-[12.0, 19.0, 0.8731]
+>>> model.predict("spectators cheer in a stadium", audio)["pred_relevant_windows"][0]
+[12.0, 19.0, 0.8731]  # doctest: +SKIP
+>>> model.predict(["a dog barks", "a door slams"], audio)  # one forward pass for both
+[{...}, {...]  # doctest: +SKIP
 
-Audio is cut and encoded exactly as ``lighthouse extract`` does (same encoder, window, hop and
-frame convention), then normalised, truncated and fed to the model as the training data were.
+The checkpoint is a path or a ``lighthouse models`` name (downloaded on first use). Audio is cut
+and encoded as the training features were: window, hop and frame convention come from the
+feature manifest the checkpoint records, else from the encoder's defaults (Lighthouse's own
+checkpoints: the released centre-padded 1 s windows). Recordings of any length work: longer than
+the model's span, they are predicted in overlapping chunks and merged (``prediction.chunks``).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,107 +26,148 @@ import torch
 
 from lighthouse_audio.audio.io import audio_info
 from lighthouse_audio.data.features import l2_normalize_rows
-from lighthouse_audio.data.targets import temporal_endpoint_features
-from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights
+from lighthouse_audio.encoders.base import AudioTextEncoder
 from lighthouse_audio.extraction.pipeline import encode_recording
-from lighthouse_audio.models.bundle import build_model_bundle
+from lighthouse_audio.prediction.chunks import DEFAULT_NMS_IOU
+from lighthouse_audio.prediction.model import LoadedModel, load_model
+from lighthouse_audio.prediction.queries import check_queries
+from lighthouse_audio.prediction.run import DEFAULT_BATCH_SIZE, EncodedAudio, predict_queries
 from lighthouse_audio.registry import FEATURES
+
+__all__ = ["EncodedAudio", "MomentPredictor", "QDDETRPredictor", "build_encoder"]
+
+
+def build_encoder(
+    loaded: LoadedModel, feature_name: str | None = None, **encoder_options: Any
+) -> AudioTextEncoder:
+    """The encoder that makes the checkpoint's features, checked against it (dims, weights)."""
+    import lighthouse_audio.builtins  # noqa: F401 - registers built-in plugins
+
+    name = feature_name or loaded.feature_name
+    spec = FEATURES.get(name)
+    if spec.encoder is None:
+        raise ValueError(f"feature '{name}' has no encoder to compute it")
+    encoder = spec.encoder(**encoder_options).to(loaded.device)
+    dims = (encoder.audio_dim, encoder.text_dim)
+    expected = (int(loaded.opt["a_feat_dim"]), int(loaded.opt["t_feat_dim"]))
+    if dims != expected:
+        raise ValueError(
+            f"{loaded.source}: model expects audio/text dims {expected}, "
+            f"encoder '{name}' gives {dims}"
+        )
+    manifest = loaded.feature_manifest
+    if manifest is not None:
+        if manifest.feature != name:
+            raise ValueError(
+                f"{loaded.source}: trained on '{manifest.feature}' features, not '{name}'"
+            )
+        if manifest.weights_id not in ("unknown", encoder.weights_id()):
+            raise ValueError(
+                f"{loaded.source}: trained on features from weights {manifest.weights_id}, but "
+                f"the '{name}' encoder has weights {encoder.weights_id()}"
+            )
+    return encoder
 
 
 class MomentPredictor:
-    """A trained moment-retrieval model plus the encoder its features came from."""
+    """A trained moment-retrieval model plus the encoder its features came from.
+
+    Args:
+        ckpt_path: checkpoint path, ``hf://OWNER/REPO/FILE`` or a ``lighthouse models`` name.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        feature_name: the feature (encoder) to use; default: the checkpoint's.
+        frames: frame convention override (``center``/``none``); default: what the checkpoint
+            records, else the encoder's.
+        truncate: Lighthouse's behaviour for long recordings (only the first ``span`` frames)
+            instead of chunked prediction.
+        overlap: frames shared by neighbouring chunks (default: half the span).
+        encoder_options: passed to the encoder (e.g. ``weights=...``).
+    """
 
     model_name: str | None = None  # subclasses pin the model they accept
 
     def __init__(
         self,
-        ckpt_path: str | Path,
+        ckpt_path: str | os.PathLike,
         device: str = "cpu",
         feature_name: str | None = None,
         frames: str | None = None,
+        truncate: bool = False,
+        overlap: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        nms_iou: float = DEFAULT_NMS_IOU,
         **encoder_options: Any,
     ) -> None:
-        import lighthouse_audio.builtins  # noqa: F401 - registers built-in plugins
+        self.loaded = load_model(ckpt_path, device=device, model_name=self.model_name)
+        self.opt = self.loaded.opt
+        self.device = self.loaded.device
+        self.encoder = build_encoder(self.loaded, feature_name, **encoder_options)
+        manifest = self.loaded.feature_manifest
+        self.frames = frames or (manifest.frames if manifest else self.encoder.frames)
+        self.window = manifest.window if manifest else self.encoder.window
+        self.truncate = truncate
+        self.overlap = overlap
+        self.batch_size = batch_size
+        self.nms_iou = nms_iou
 
-        ckpt_path = Path(ckpt_path)
-        ckpt = load_checkpoint(ckpt_path)
-        if "opt" not in ckpt:
-            raise ValueError(f"{ckpt_path}: checkpoint carries no 'opt' config")
-        self.opt = ckpt["opt"]
-        if self.model_name and self.opt.get("model_name") != self.model_name:
-            raise ValueError(
-                f"{ckpt_path}: a '{self.opt.get('model_name')}' checkpoint, not '{self.model_name}'"
-            )
-        self.device = torch.device(device)
-        self.model, _, self.postprocessor = build_model_bundle(self.opt)
-        load_model_weights(self.model, ckpt["model"], ckpt_path)
-        self.model.to(self.device).eval()
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.loaded.model
 
-        self.feature_name = feature_name or self.opt.get("a_feat_types")
-        spec = FEATURES.get(self.feature_name)
-        if spec.encoder is None:
-            raise ValueError(f"feature '{self.feature_name}' has no encoder to compute it")
-        self.encoder = spec.encoder(**encoder_options).to(self.device)
-        dims = (self.encoder.audio_dim, self.encoder.text_dim)
-        expected = (self.opt["a_feat_dim"], self.opt["t_feat_dim"])
-        if dims != expected:
-            raise ValueError(
-                f"{ckpt_path}: model expects audio/text dims {expected}, "
-                f"encoder '{self.feature_name}' gives {dims}"
-            )
-        self.frames = frames or self.encoder.frames
-
-    def encode_audio(self, path: str | Path, batch_size: int = 64) -> dict[str, Any]:
-        """``{"audio_feats" (L, D) normalised, "frame_times" (L, 2), "duration", "path"}``."""
-        clip_length = float(self.opt["clip_length"])
+    def encode_audio(self, path: str | os.PathLike, batch_size: int = 64) -> EncodedAudio:
+        """Encode a whole recording (any length): features, frame times and duration."""
+        path = Path(path)
         features, times = encode_recording(
-            self.encoder, Path(path), self.encoder.window, clip_length, self.frames, batch_size
+            self.encoder, path, self.window, self.loaded.clip_length, self.frames, batch_size
         )
-        max_len = min(int(self.opt["max_a_l"]), int(self.opt["max_v_l"]))
-        if len(features) > max_len:
-            # The model has position embeddings for max_v_l frames only, as in Lighthouse.
-            features, times = features[:max_len], times[:max_len]
-        # Predictions are scaled by the recording's duration, as Lighthouse scales by the jsonl's.
-        duration = min(audio_info(path).duration, len(features) * clip_length)
-        return {
-            "audio_feats": torch.from_numpy(l2_normalize_rows(features)),
-            "frame_times": times,
-            "duration": duration,
-            "path": str(path),
-        }
+        # Predictions are scaled to the seconds the model saw (Lighthouse scales by the
+        # annotation's duration, which the frames cover).
+        seen = len(features)
+        if self.truncate and self.loaded.span is not None:
+            seen = min(seen, self.loaded.span)
+        duration = min(audio_info(path).duration, seen * self.loaded.clip_length)
+        return EncodedAudio(
+            features=torch.from_numpy(l2_normalize_rows(features)),
+            duration=duration,
+            name=str(path),
+            frame_times=times,
+        )
 
-    @torch.inference_mode()
-    def predict(self, query: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        """Moments for ``query`` in an encoded recording: ``pred_relevant_windows``
-        (``[start, end, score]``, seconds, best first) and per-frame ``pred_saliency_scores``."""
-        if not query or not query.strip():
-            raise ValueError("empty query: describe the sound to look for")
-        text = self.encoder.encode_text([query])[0][: int(self.opt["max_q_l"])]
-        text = torch.from_numpy(l2_normalize_rows(np.asarray(text, dtype=np.float32)))
-        audio = inputs["audio_feats"]
-        length = audio.shape[0]
-        model_inputs = {
-            "src_txt": text[None],
-            "src_txt_mask": torch.ones(1, text.shape[0]),
-            "src_vid": temporal_endpoint_features(length)[None],
-            "src_vid_mask": torch.ones(1, length),
-            "src_aud": audio[None],
-            "src_aud_mask": torch.ones(1, length),
-        }
-        model_inputs = {k: v.to(self.device) for k, v in model_inputs.items()}
-        outputs = self.model(**model_inputs)
-        meta = {
-            "qid": 0,
-            "query": query,
-            "vid": inputs.get("path", ""),
-            "duration": inputs["duration"],
-        }
-        line = self.postprocessor(outputs, [meta])[0]
-        return {
-            "query": query,
-            "pred_relevant_windows": line["pred_relevant_windows"],
-            "pred_saliency_scores": outputs["saliency_scores"][0, :length].cpu().tolist(),
-        }
+    def encode_text(self, queries: Sequence[str]) -> list[torch.Tensor]:
+        """L2-normalised token rows of each query (as the text features were stored)."""
+        states = self.encoder.encode_text(list(queries))
+        return [
+            torch.from_numpy(l2_normalize_rows(np.asarray(s, dtype=np.float32))) for s in states
+        ]
+
+    def predict(
+        self, query: str | Sequence[str], inputs: EncodedAudio | Mapping[str, Any]
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """Moments for one query (a dict) or several (a list, one forward pass for all).
+
+        Each result: ``query``; ``pred_relevant_windows``, ``[start, end, score]`` in seconds,
+        best first; ``pred_saliency_scores``, one per frame of the recording.
+        """
+        single = isinstance(query, str)
+        queries = check_queries([query] if single else list(query))
+        audio = inputs if isinstance(inputs, EncodedAudio) else _from_mapping(inputs)
+        results = predict_queries(
+            self.loaded, audio, queries, self.encode_text(queries), batch_size=self.batch_size,
+            truncate=self.truncate, overlap=self.overlap, nms_iou=self.nms_iou,
+        )  # fmt: skip
+        return results[0] if single else results
+
+
+def _from_mapping(inputs: Mapping[str, Any]) -> EncodedAudio:
+    """Lighthouse-style ``{"audio_feats", "duration"}`` inputs."""
+    feats = inputs["audio_feats"]
+    feats = feats if isinstance(feats, torch.Tensor) else torch.as_tensor(np.asarray(feats))
+    return EncodedAudio(
+        features=feats.float(),
+        duration=float(inputs["duration"]),
+        name=str(inputs.get("path", "")),
+        frame_times=inputs.get("frame_times"),
+    )
 
 
 class QDDETRPredictor(MomentPredictor):

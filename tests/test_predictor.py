@@ -1,4 +1,4 @@
-"""The predictor gives the same moments as extract -> infer on the same recording and query."""
+"""The predictor: same moments as extract -> infer, batched queries, any length, clear refusals."""
 
 import json
 from pathlib import Path
@@ -8,6 +8,7 @@ import torch
 
 from lighthouse_audio.cli.main import main
 from lighthouse_audio.config import load_config
+from lighthouse_audio.engine.checkpoint import CheckpointError
 from lighthouse_audio.engine.train import lighthouse_checkpoint
 from lighthouse_audio.features import FeatureSpec
 from lighthouse_audio.models.bundle import build_model_bundle
@@ -17,20 +18,27 @@ from lighthouse_audio.testing.dummies import ToyEncoder, write_tone
 
 pytestmark = pytest.mark.usefixtures("toy_feature")
 
+TOY_OVERRIDES = ["a_feat_types=toy", "t_feat_type=toy", "a_feat_dim=8", "t_feat_dim=4"]
 
-@pytest.fixture
-def checkpoint(tmp_path) -> Path:
-    opt = load_config(
-        "qd_detr", "custom", "clap", ["a_feat_types=toy", "t_feat_type=toy", "a_feat_dim=8",
-                                      "t_feat_dim=4", "max_v_l=20", "max_a_l=20"],
-    )  # fmt: skip
+
+def toy_checkpoint(path: Path, *overrides: str, manifest: dict | None = None) -> Path:
+    opt = load_config("qd_detr", "custom", "clap", [*TOY_OVERRIDES, "max_v_l=20", "max_a_l=20"])
+    for override in overrides:
+        key, value = override.split("=", 1)
+        opt[key] = value if key == "model_name" else int(value)
+    if manifest is not None:
+        opt["feature_manifest"] = manifest
     torch.manual_seed(3)
     model = build_model_bundle(opt).model
     optimizer = torch.optim.AdamW(model.parameters())
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 400)
-    path = tmp_path / "toy.ckpt"
     torch.save(lighthouse_checkpoint(model, optimizer, scheduler, 0, opt), path)
     return path
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    return toy_checkpoint(tmp_path / "toy.ckpt")
 
 
 def test_predictor_matches_extract_then_infer(tmp_path, checkpoint):
@@ -51,7 +59,7 @@ def test_predictor_matches_extract_then_infer(tmp_path, checkpoint):
 
     predictor = QDDETRPredictor(checkpoint, device="cpu", feature_name="toy")
     audio = predictor.encode_audio(audio_dir / "rec.wav")
-    assert audio["audio_feats"].shape == (13, 8)  # 12 s, centre-padded 1 s windows
+    assert tuple(audio.features.shape) == (13, 8)  # 12 s, centre-padded 1 s windows
     prediction = predictor.predict(query, audio)
     assert prediction["pred_relevant_windows"] == expected
     assert len(prediction["pred_saliency_scores"]) == 13
@@ -59,20 +67,79 @@ def test_predictor_matches_extract_then_infer(tmp_path, checkpoint):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_long_recording_truncated_to_model_length(tmp_path, checkpoint):
-    write_tone(tmp_path / "long.wav", 30.0)
+def test_several_queries_in_one_call_match_one_by_one(tmp_path, checkpoint):
+    write_tone(tmp_path / "rec.wav", 15.0)
     predictor = QDDETRPredictor(checkpoint, feature_name="toy")
+    audio = predictor.encode_audio(tmp_path / "rec.wav")
+    queries = ["a tone", "a long steady electronic hum of a machine", "silence"]
+    together = predictor.predict(queries, audio)
+    assert [r["query"] for r in together] == queries
+    for query, batched in zip(queries, together, strict=True):
+        alone = predictor.predict(query, audio)
+        assert [w[:2] for w in batched["pred_relevant_windows"]] == [
+            w[:2] for w in alone["pred_relevant_windows"]
+        ]
+        assert [w[2] for w in batched["pred_relevant_windows"]] == pytest.approx(
+            [w[2] for w in alone["pred_relevant_windows"]], abs=2e-4
+        )
+        assert batched["pred_saliency_scores"] == pytest.approx(
+            alone["pred_saliency_scores"], abs=1e-4
+        )
+
+
+def test_long_recording_is_predicted_over_its_whole_length(tmp_path, checkpoint):
+    write_tone(tmp_path / "long.wav", 45.0)
+    predictor = QDDETRPredictor(checkpoint, feature_name="toy")  # span: 20 frames
     audio = predictor.encode_audio(tmp_path / "long.wav")
-    assert audio["audio_feats"].shape[0] == 20 and audio["duration"] == 20.0
-    windows = predictor.predict("tone", audio)["pred_relevant_windows"]
-    assert all(0 <= s <= e for s, e, _ in windows)
+    assert audio.num_frames == 46 and audio.duration == 45.0
+    result = predictor.predict("tone", audio)
+    windows = result["pred_relevant_windows"]
+    assert result["num_chunks"] == 4  # starts 0, 10, 20, 26
+    assert len(result["pred_saliency_scores"]) == 46
+    assert all(0 <= s <= e <= 45.0 for s, e, _ in windows)
+    assert max(e for _, e, _ in windows) > 20.0  # moments beyond the first span exist
+    assert [w[2] for w in windows] == sorted((w[2] for w in windows), reverse=True)
 
 
-def test_empty_query_and_wrong_encoder_are_clear_errors(tmp_path, checkpoint):
+def test_truncate_keeps_lighthouses_first_span_only(tmp_path, checkpoint):
+    write_tone(tmp_path / "long.wav", 30.0)
+    predictor = QDDETRPredictor(checkpoint, feature_name="toy", truncate=True)
+    audio = predictor.encode_audio(tmp_path / "long.wav")
+    assert audio.duration == 20.0  # what the model sees of it
+    result = predictor.predict("tone", audio)
+    assert "num_chunks" not in result and len(result["pred_saliency_scores"]) == 20
+    assert all(0 <= s <= e <= 20.0 for s, e, _ in result["pred_relevant_windows"])
+
+
+def test_recorded_frame_convention_is_used(tmp_path):
+    manifest = {
+        "feature": "toy", "weights_id": "toy-v1", "sample_rate": 8000, "window": 1.0,
+        "hop": 1.0, "frames": "none", "audio_dim": 8, "text_dim": 4, "text_mode": "tokens",
+        "package_version": "test",
+    }  # fmt: skip
+    ckpt = toy_checkpoint(tmp_path / "none.ckpt", manifest=manifest)
+    write_tone(tmp_path / "a.wav", 12.0)
+    predictor = QDDETRPredictor(ckpt, feature_name="toy")
+    assert predictor.frames == "none"
+    assert predictor.encode_audio(tmp_path / "a.wav").num_frames == 12
+    other = toy_checkpoint(tmp_path / "other.ckpt", manifest={**manifest, "weights_id": "v2"})
+    with pytest.raises(ValueError, match="weights v2, but the 'toy' encoder has weights toy-v1"):
+        QDDETRPredictor(other, feature_name="toy")
+
+
+def test_bad_queries_are_one_line_errors(tmp_path, checkpoint):
     predictor = QDDETRPredictor(checkpoint, feature_name="toy")
     write_tone(tmp_path / "a.wav", 3.0)
-    with pytest.raises(ValueError, match="empty query"):
-        predictor.predict("  ", predictor.encode_audio(tmp_path / "a.wav"))
+    audio = predictor.encode_audio(tmp_path / "a.wav")
+    for query, message in (("  ", "query 1 is empty"), ("dog " * 5000, "has 5000 words")):
+        with pytest.raises(ValueError, match=message) as err:
+            predictor.predict(query, audio)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="no query given"):
+        predictor.predict([], audio)
+
+
+def test_wrong_checkpoints_are_one_line_errors(tmp_path, checkpoint):
     wide = FeatureSpec("toy-wide", "audio", 16, 4, encoder=lambda **kw: WideToy())
     FEATURES.add("toy-wide", wide, domain="audio")
     try:
@@ -80,6 +147,14 @@ def test_empty_query_and_wrong_encoder_are_clear_errors(tmp_path, checkpoint):
             QDDETRPredictor(checkpoint, feature_name="toy-wide")
     finally:
         FEATURES._entries.pop("toy-wide")
+    other = toy_checkpoint(tmp_path / "other.ckpt")
+    ckpt = torch.load(other, weights_only=False)
+    ckpt["opt"]["model_name"] = "moment_detr"
+    torch.save(ckpt, other)
+    with pytest.raises(CheckpointError, match="a 'moment_detr' checkpoint, not 'qd_detr'"):
+        QDDETRPredictor(other, feature_name="toy")
+    with pytest.raises(FileNotFoundError, match="not a known checkpoint name"):
+        QDDETRPredictor("no-such-model", feature_name="toy")
 
 
 class WideToy(ToyEncoder):

@@ -32,12 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     import lighthouse_audio
     import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.config import parse_override
     from lighthouse_audio.data.manifest import load_queries
+    from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.extraction.manifest import (
         FeatureManifest,
         differences,
@@ -53,10 +52,7 @@ def run(args: argparse.Namespace) -> int:
     options = dict(parse_override(text) for text in args.option)
     if args.weights:
         options["weights"] = args.weights
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    encoder = spec.encoder(**options).to(device)
+    encoder = spec.encoder(**options).to(resolve_device(args.device))
     window = args.window or encoder.window
     hop = args.hop or encoder.hop
     frames = args.frames or encoder.frames

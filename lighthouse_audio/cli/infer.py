@@ -1,7 +1,12 @@
 """``lighthouse infer``: run a trained checkpoint on an annotated split of precomputed features.
 
-``--checkpoint`` is a ``.ckpt`` file, or, for models that keep no weights (the tuned
-``sliding_window`` baseline), a run folder or its ``config.yaml``. Those models register a
+``--checkpoint`` is a ``.ckpt`` file (or a ``lighthouse models`` name), or, for models that keep
+no weights (the tuned ``sliding_window`` baseline), a run folder or its ``config.yaml``.
+
+A recording longer than the model's span (``min(max_v_l, max_a_l)`` frames) is predicted in
+overlapping chunks and merged (``prediction.chunks``), and ``infer`` says so once; ``--truncate``
+keeps Lighthouse's behaviour (only the first ``span`` frames). Recordings within the span are
+predicted exactly as before, in the same batches. Those models register a
 ``predict_run(opt, jsonl, features, require_windows, progress)`` hook in their ``MODELS`` meta that
 returns ``(predictions, ground_truth, skipped)``; ``infer`` never needs to know which model it is.
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +36,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--save-metrics", type=Path, help="metrics json (default: <out>.metrics.json)"
     )
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--batch-size", type=int, help="default: the checkpoint's eval_bsz")
+    parser.add_argument(
+        "--truncate", action="store_true",
+        help="predict only the first max_v_l frames of long recordings (Lighthouse's way)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--overlap", type=int, help="frames shared by neighbouring chunks (default: half a span)"
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
@@ -42,32 +55,61 @@ def run(args: argparse.Namespace) -> int:
         return run_from_config(args, config_path)
 
     from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
-    from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights
     from lighthouse_audio.engine.evaluate import predict
-    from lighthouse_audio.engine.train import resolve_device
-    from lighthouse_audio.models.bundle import build_model_bundle
+    from lighthouse_audio.prediction.model import load_model
 
-    ckpt = load_checkpoint(args.checkpoint)
-    if "opt" not in ckpt:
-        raise ValueError(
-            f"{args.checkpoint}: checkpoint carries no 'opt' config to rebuild the model"
-        )
-    opt = ckpt["opt"]
-    device = resolve_device(args.device)
-    model, _, postprocessor = build_model_bundle(opt)
-    load_model_weights(model, ckpt["model"], args.checkpoint)
-    model.to(device)
-
+    loaded = load_model(args.checkpoint, device=args.device)
+    opt = loaded.opt
     stores = build_feature_stores(
         opt,
         audio_dir=args.features / str(opt.a_feat_types),
         text_dir=args.features / f"{opt.t_feat_type}_text",
+        whole_recordings=not args.truncate,
     )
     dataset = build_dataset(opt, args.jsonl, stores, load_labels=False, require_windows=args.eval)
-    loader = build_loader(dataset, args.batch_size or int(opt.eval_bsz), shuffle=False)
-    predictions = predict(model, loader, postprocessor, device, progress=not args.no_progress)
+    batch_size = args.batch_size or int(opt.eval_bsz)
+    loader = build_loader(dataset, batch_size, shuffle=False)
+    progress = not args.no_progress
+    predictions = predict(loaded.model, loader, loaded.postprocessor, loaded.device, progress)
+    if not args.truncate:
+        predict_long_recordings(loaded, dataset, predictions, batch_size, args.overlap)
     write_and_score(args, predictions, [q.to_dict() for q in dataset.queries])
     return 0
+
+
+def predict_long_recordings(
+    loaded: Any, dataset: Any, predictions: list[dict], batch_size: int, overlap: int | None
+) -> None:
+    """Replace the lines of queries on recordings longer than the span by chunked predictions."""
+    import torch
+
+    from lighthouse_audio.prediction.run import EncodedAudio, plan_request, predict_requests
+
+    span = loaded.span
+    if span is None:
+        return
+    long = [i for i, q in enumerate(dataset.queries) if len(dataset.audio_store.get(q.vid)) > span]
+    if not long:
+        return
+    recordings = {dataset.queries[i].vid for i in long}
+    print(
+        f"lighthouse infer: {len(recordings)} recording(s) longer than the model's span "
+        f"({span} frames, {span * loaded.clip_length:g} s): predicted in overlapping chunks "
+        "(--truncate for Lighthouse's first-span-only predictions)"
+    )
+    requests = []
+    for i in long:
+        query = dataset.queries[i]
+        meta = {k: predictions[i][k] for k in ("qid", "query", "vid")} | {
+            "duration": query.duration
+        }
+        audio = EncodedAudio(
+            torch.from_numpy(dataset.audio_store.get(query.vid)), query.duration, query.vid
+        )
+        text = torch.from_numpy(dataset.text_store.get(dataset.text_name(query)))
+        requests.append(plan_request(loaded, meta, text, audio, overlap=overlap))
+    for i, result in zip(long, predict_requests(loaded, requests, batch_size), strict=True):
+        predictions[i] = {k: result[k] for k in ("qid", "query", "vid", "pred_relevant_windows")}
 
 
 def run_from_config(args: argparse.Namespace, config_path: Path) -> int:

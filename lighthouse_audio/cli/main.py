@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.evaluate",
     "lighthouse_audio.cli.report",
     "lighthouse_audio.cli.infer",
+    "lighthouse_audio.cli.predict",
+    "lighthouse_audio.cli.models",
     "lighthouse_audio.cli.baseline",
     "lighthouse_audio.cli.extract",
     "lighthouse_audio.cli.simulate",
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lighthouse_audio.hub.download import DownloadError
+
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
@@ -46,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"lighthouse {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except DownloadError as exc:  # the network or the disk failed, not the user
+        print(f"lighthouse {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

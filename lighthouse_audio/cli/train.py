@@ -49,8 +49,9 @@ def check_domain(domain: str, feature: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.config import load_config
+    from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.engine.run_dir import claim_run_dir
-    from lighthouse_audio.engine.train import resolve_device, train
+    from lighthouse_audio.engine.train import train
     from lighthouse_audio.registry import MODELS, check_pair
 
     untrained = MODELS.entry(args.model).meta.get("untrained")

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lighthouse_audio.data.features import FeatureStore
+from lighthouse_audio.data.limits import LengthLimits
 from lighthouse_audio.data.manifest import MomentQuery
 from lighthouse_audio.data.targets import (
     positive_frame_mask,
@@ -40,9 +41,20 @@ from lighthouse_audio.data.targets import (
 )
 
 
-def _limit(value: int, unlimited: int) -> int:
-    # Lighthouse's convention: -1 means "no limit" (and 100 tokens for queries)
-    return unlimited if value == -1 else value
+def build_model_inputs(
+    text: torch.Tensor, audio: torch.Tensor, limits: LengthLimits
+) -> dict[str, torch.Tensor]:
+    """One item's ``model_inputs`` from L2-normalised text ``[Lq, Dt]`` and audio ``[La, Da]``
+    rows: text cut to ``max_q_l``, audio to the model's span, the TEF for what is kept.
+
+    Training, ``lighthouse infer`` and the predictor all build inputs here, so they agree.
+    """
+    ctx_l = limits.context_length(len(audio))
+    return {
+        "query_feat": text[: limits.max_q_l],
+        "audio_feat": audio[:ctx_l],
+        "video_feat": temporal_endpoint_features(ctx_l),
+    }
 
 
 class MomentDataset(Dataset):
@@ -64,17 +76,11 @@ class MomentDataset(Dataset):
         self.queries = list(queries)
         self.audio_store = audio_store
         self.text_store = text_store
-        self.max_q_l = _limit(max_q_l, 100)
-        self.max_v_l = _limit(max_v_l, 100_000_000)
-        self.max_a_l = _limit(max_a_l, 100_000_000)
-        for name, v in (
-            ("max_q_l", self.max_q_l),
-            ("max_v_l", self.max_v_l),
-            ("max_a_l", self.max_a_l),
-            ("max_windows", max_windows),
-        ):
-            if v <= 0:
-                raise ValueError(f"{name} must be positive (or -1 for no limit), got {v}")
+        self.limits = LengthLimits.from_config(
+            {"max_q_l": max_q_l, "max_v_l": max_v_l, "max_a_l": max_a_l}
+        )
+        if max_windows <= 0:
+            raise ValueError(f"max_windows must be positive, got {max_windows}")
         if clip_length <= 0:
             raise ValueError(f"clip_length must be positive, got {clip_length}")
         self.max_windows = max_windows
@@ -108,19 +114,11 @@ class MomentDataset(Dataset):
         query = self.queries[index]
         windows = self._windows[index]
 
-        text = torch.from_numpy(self.text_store.get(self.text_name(query)))[: self.max_q_l]
-        audio = torch.from_numpy(self.audio_store.get(query.vid))[: self.max_a_l]
-        ctx_l = min(self.max_v_l, len(audio))
-        audio = audio[:ctx_l]
-
-        item: dict[str, Any] = {
-            "meta": None,
-            "model_inputs": {
-                "query_feat": text,
-                "audio_feat": audio,
-                "video_feat": temporal_endpoint_features(ctx_l),
-            },
-        }
+        text = torch.from_numpy(self.text_store.get(self.text_name(query)))
+        audio = torch.from_numpy(self.audio_store.get(query.vid))
+        model_inputs = build_model_inputs(text, audio, self.limits)
+        ctx_l = len(model_inputs["audio_feat"])
+        item: dict[str, Any] = {"meta": None, "model_inputs": model_inputs}
         if self.load_labels:
             # Order matters for `random`: span shuffle first, then the saliency samples, both on
             # the same (possibly shuffled) list, whose first window drives the frame labels.

@@ -22,13 +22,21 @@ class FeatureStores(NamedTuple):
 
 
 def build_feature_stores(
-    opt: Mapping[str, Any], audio_dir: str | Path | None = None, text_dir: str | Path | None = None
+    opt: Mapping[str, Any],
+    audio_dir: str | Path | None = None,
+    text_dir: str | Path | None = None,
+    whole_recordings: bool = False,
 ) -> FeatureStores:
-    """Stores for the config's feature folders (or the given ones), checked against its dims."""
+    """Stores for the config's feature folders (or the given ones), checked against its dims.
+
+    Audio is read up to ``max_a_l`` frames (all a model can use at once), or whole with
+    ``whole_recordings`` (for chunked prediction of long recordings).
+    """
     audio_dir = audio_dir or opt["a_feat_dirs"][0]
     text_dir = text_dir or opt["t_feat_dir"]
     check_against_config(Path(audio_dir), opt)
-    audio = FeatureStore(audio_dir, "features", max_len=opt["max_a_l"], dim=opt["a_feat_dim"])
+    max_audio = None if whole_recordings else opt["max_a_l"]
+    audio = FeatureStore(audio_dir, "features", max_len=max_audio, dim=opt["a_feat_dim"])
     text = FeatureStore(
         text_dir, "last_hidden_state", max_len=opt["max_q_l"], dim=opt["t_feat_dim"]
     )

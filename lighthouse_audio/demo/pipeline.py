@@ -384,11 +384,12 @@ def _train(
 ) -> tuple[Any, Path, Any]:
     import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.config import load_config
+    from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.engine.run_dir import claim_run_dir
-    from lighthouse_audio.engine.train import resolve_device, train
+    from lighthouse_audio.engine.train import train
 
     frames = int(np.ceil(cfg.clip_length)) + 1  # 1 s windows, FRAMES="none": N frames for N s
-    device = cfg.device if cfg.device != "auto" else "cuda"  # resolve_device falls back to CPU
+    device = resolve_device(cfg.device)  # the config records the device actually used
     overrides = [
         f"train_path={annotations['train']}",
         f"eval_path={annotations['val']}",
@@ -407,7 +408,7 @@ def _train(
     opt = load_config(MODEL, DATASET, FEATURE, overrides)
     run_dir = claim_run_dir(opt)
     print(f"  run folder {run_dir}")
-    state = train(opt, run_dir, resolve_device(str(opt.device)), progress=cfg.progress)
+    state = train(opt, run_dir, device, progress=cfg.progress)
     print(f"  best validation mAP {state.best_score:.2f} at epoch {state.best_epoch}")
     return opt, run_dir, state
 
@@ -424,9 +425,10 @@ def _test(
     from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
     from lighthouse_audio.demo.baseline import chance_metrics
     from lighthouse_audio.demo.picture import write_moment_picture
+    from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights
     from lighthouse_audio.engine.evaluate import predict
-    from lighthouse_audio.engine.train import resolve_device, write_jsonl
+    from lighthouse_audio.engine.train import write_jsonl
     from lighthouse_audio.evaluation.io import save_json
     from lighthouse_audio.evaluation.metrics import eval_submission
     from lighthouse_audio.models.bundle import build_model_bundle

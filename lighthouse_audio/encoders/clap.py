@@ -15,7 +15,8 @@ The ``clap`` features Lighthouse trains on, recomputed without msclap:
 * **pooled** (``encode_*_pooled``, 1024-d joint space): msclap's projection heads. Text is pooled
   at msclap's index ``(input_ids != 0).sum(-1) - 1``, quirk included (see :meth:`tokenize`).
 
-Weights are looked up, never downloaded (:func:`find_clap_weights`); so is the GPT-2 tokenizer
+Weights are looked up in the given path, the environment and the cache, and downloaded from the
+hub on first use unless offline (:func:`find_clap_weights`); so is the GPT-2 tokenizer
 (:func:`find_gpt2_tokenizer`). ``transformers`` is imported only when an encoder is built.
 """
 
@@ -41,7 +42,7 @@ WEIGHTS_ENV = "LIGHTHOUSE_AUDIO_CLAP_WEIGHTS"
 TOKENIZER_ENV = "LIGHTHOUSE_AUDIO_GPT2_TOKENIZER"
 HF_REPO = "microsoft/msclap"
 HF_FILENAME = "CLAP_weights_2023.pth"
-GPT2_HF_REPOS = ("gpt2", "openai-community/gpt2")
+WEIGHTS_NAME = "msclap-2023"  # its lighthouse_audio.hub catalog entry
 
 WEIGHTS_HINT = (
     f"download {HF_FILENAME} from https://huggingface.co/{HF_REPO} "
@@ -108,39 +109,31 @@ JOINT_DIM = 1024
 # ----------------------------------------------------------------------------- locating files
 
 
-def _hf_cached(repo_id: str, filename: str) -> Path | None:
-    """Path of ``filename`` in the local Hugging Face cache, without touching the network."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    try:
-        hit = try_to_load_from_cache(repo_id, filename)
-    except Exception:  # a malformed cache must not hide the clear "not found" message
-        return None
-    return Path(hit) if isinstance(hit, str) and Path(hit).is_file() else None
-
-
 def find_clap_weights(path: str | os.PathLike | None = None) -> Path:
-    """The weights file: ``path``, else ``$LIGHTHOUSE_AUDIO_CLAP_WEIGHTS``, else the Hugging Face
-    cache (``microsoft/msclap``, ``CLAP_weights_2023.pth``; never downloaded)."""
+    """The weights file: ``path`` (a file, ``hf://...`` or ``msclap-2023``), else
+    ``$LIGHTHOUSE_AUDIO_CLAP_WEIGHTS``, else the named file ``msclap-2023``: the cache, or a
+    download from the hub repo ``microsoft/msclap`` (offline: a one-line refusal saying where to
+    put the file)."""
+    from lighthouse_audio.hub import fetch, resolve_file
+
     for given, origin in ((path, "given path"), (os.environ.get(WEIGHTS_ENV), WEIGHTS_ENV)):
         if given:
-            found = Path(given).expanduser()
-            if not found.is_file():
+            try:
+                return resolve_file(given, "weights")
+            except FileNotFoundError:
+                found = Path(given).expanduser()
                 raise FileNotFoundError(
                     f"MS-CLAP 2023 weights not found at {found} ({origin}): {WEIGHTS_HINT}"
-                )
-            return found
-    cached = _hf_cached(HF_REPO, HF_FILENAME)
-    if cached is not None:
-        return cached
-    raise FileNotFoundError(f"MS-CLAP 2023 weights not found: {WEIGHTS_HINT}")
+                ) from None
+    return fetch(WEIGHTS_NAME)
 
 
 def find_gpt2_tokenizer(path: str | os.PathLike | None = None) -> Path:
     """A folder holding GPT-2's ``vocab.json`` and ``merges.txt``: ``path``, else
-    ``$LIGHTHOUSE_AUDIO_GPT2_TOKENIZER``, else the Hugging Face cache of ``gpt2``."""
+    ``$LIGHTHOUSE_AUDIO_GPT2_TOKENIZER``, else the named files ``gpt2-vocab`` and
+    ``gpt2-merges`` (cache or hub download, as for the weights)."""
+    from lighthouse_audio.hub import fetch
+
     files = ("vocab.json", "merges.txt")
     for given, origin in ((path, "given path"), (os.environ.get(TOKENIZER_ENV), TOKENIZER_ENV)):
         if given:
@@ -152,11 +145,13 @@ def find_gpt2_tokenizer(path: str | os.PathLike | None = None) -> Path:
                     f"{', '.join(missing)}): {TOKENIZER_HINT}"
                 )
             return folder
-    for repo_id in GPT2_HF_REPOS:
-        hits = [_hf_cached(repo_id, name) for name in files]
-        if all(hits) and hits[0].parent == hits[1].parent:
-            return hits[0].parent
-    raise FileNotFoundError(f"GPT-2 tokenizer not found: {TOKENIZER_HINT}")
+    vocab, merges = fetch("gpt2-vocab"), fetch("gpt2-merges")
+    if vocab.parent != merges.parent:
+        raise FileNotFoundError(
+            f"GPT-2 tokenizer files are in two folders ({vocab.parent}, {merges.parent}): "
+            f"{TOKENIZER_HINT}"
+        )
+    return vocab.parent
 
 
 def load_clap_weights(path: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:

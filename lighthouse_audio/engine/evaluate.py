@@ -21,13 +21,24 @@ def predict(
     device: torch.device,
     progress: bool = True,
 ) -> list[dict]:
-    """Prediction lines ``{qid, query, vid, pred_relevant_windows}`` in loader order."""
+    """Prediction lines ``{qid, query, vid, pred_relevant_windows}`` in loader order.
+
+    A model's training-only negative pass (``negative_pass``, QD-DETR) is skipped meanwhile:
+    it changes no prediction (tests/prediction/test_negative_pass.py) and costs an encoder pass.
+    """
     model.eval()
+    negative_pass = getattr(model, "negative_pass", None)
+    if negative_pass is not None:
+        model.negative_pass = False
     predictions: list[dict] = []
-    for metas, inputs, _ in tqdm(loader, desc="predict", leave=False, disable=not progress):
-        inputs, _ = move_to_device(inputs, None, device)
-        outputs = model(**inputs)
-        predictions.extend(postprocessor(outputs, metas))
+    try:
+        for metas, inputs, _ in tqdm(loader, desc="predict", leave=False, disable=not progress):
+            inputs, _ = move_to_device(inputs, None, device)
+            outputs = model(**inputs)
+            predictions.extend(postprocessor(outputs, metas))
+    finally:
+        if negative_pass is not None:
+            model.negative_pass = negative_pass
     return predictions
 
 

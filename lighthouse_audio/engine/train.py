@@ -26,6 +26,8 @@ from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, b
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from lighthouse_audio.engine.evaluate import evaluate
 from lighthouse_audio.evaluation.io import save_json
+from lighthouse_audio.extraction.manifest import CONFIG_KEY as FEATURE_MANIFEST_KEY
+from lighthouse_audio.extraction.manifest import read_manifest
 from lighthouse_audio.models.bundle import build_model_bundle
 
 TRAIN_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str}\n"
@@ -48,14 +50,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(requested: str) -> torch.device:
-    """The config says ``cuda`` by default, as Lighthouse's; fall back to CPU if there is none."""
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        print("lighthouse: CUDA is not available, training on the CPU")
-        return torch.device("cpu")
-    return torch.device(requested)
 
 
 def train_one_epoch(
@@ -152,6 +146,9 @@ def train(
         print(f"lighthouse: fine-tuning from weights in {init_from}")
 
     stores = build_feature_stores(opt)
+    manifest = read_manifest(Path(opt["a_feat_dirs"][0]))
+    if manifest is not None:  # the checkpoint then says how its features were made
+        opt[FEATURE_MANIFEST_KEY] = manifest.to_dict()
     train_set = build_dataset(opt, opt.train_path, stores)
     val_set = build_dataset(opt, opt.eval_path, stores) if opt.get("eval_path") else None
     ground_truth = [q.to_dict() for q in val_set.queries] if val_set is not None else []
@@ -223,6 +220,7 @@ def train(
 
 
 def write_jsonl(lines: list[dict], path: Path) -> None:
+    """JSON Lines, each line ending in a newline (so files concatenate), written atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(json.dumps(line) for line in lines))
+    tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
     tmp.replace(path)

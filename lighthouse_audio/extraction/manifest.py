@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_NAME = "manifest.json"
+# The config (and so checkpoint) key holding the manifest of the features a model was trained on.
+CONFIG_KEY = "feature_manifest"
 
 # Fields that must agree for two feature sets to be mixed or for a model to read them.
 IDENTITY_FIELDS = ("feature", "weights_id", "sample_rate", "window", "hop", "frames", "audio_dim")
@@ -68,7 +70,8 @@ def differences(a: FeatureManifest, b: FeatureManifest) -> list[str]:
 
 
 def check_against_config(folder: Path, opt: Mapping[str, Any]) -> None:
-    """Refuse features whose manifest contradicts the training config (name, dim, hop)."""
+    """Refuse features whose manifest contradicts the config (name, dims, hop) or, for a
+    checkpoint's config, the manifest of the features it was trained on (window, frames...)."""
     manifest = read_manifest(folder)
     if manifest is None:
         return  # features made elsewhere (e.g. Lighthouse's released ones) carry no manifest
@@ -81,6 +84,12 @@ def check_against_config(folder: Path, opt: Mapping[str, Any]) -> None:
         problems.append(f"text_dim {manifest.text_dim} != t_feat_dim {opt['t_feat_dim']}")
     if abs(manifest.hop - float(opt["clip_length"])) > 1e-9:
         problems.append(f"hop {manifest.hop} s != clip_length {opt['clip_length']} s")
+    trained_on = opt.get(CONFIG_KEY)
+    if trained_on:  # a checkpoint's config: the model must read features made the same way
+        problems += [
+            f"{d} (features vs the model's training features)"
+            for d in differences(manifest, FeatureManifest.from_dict(trained_on))
+        ]
     if problems:
         raise ValueError(
             f"{Path(folder) / MANIFEST_NAME}: features do not fit the config: "

@@ -114,6 +114,8 @@ class QDDETR(nn.Module):
         self.span_loss_type = span_loss_type
         self.aux_loss = aux_loss
         self.batched_negative = batched_negative
+        # The negative pass only feeds the training loss; prediction switches it off.
+        self.negative_pass = True
 
         # Construction order = Lighthouse's, so a seed gives the same initial weights.
         self.transformer = Transformer(
@@ -157,7 +159,7 @@ class QDDETR(nn.Module):
             - ``pred_spans``: ``[B, Q, 2]`` normalised (center, width) after a sigmoid.
             - ``saliency_scores``: ``[B, Lv]`` for every frame, padding included.
             - ``saliency_scores_neg``: ``[B, Lv]`` with sample ``i`` paired with text ``i+1``
-              (the last with the first).
+              (the last with the first); absent when ``negative_pass`` is off (prediction).
             - ``video_mask``: ``src_vid_mask`` unchanged.
             - ``aux_outputs`` (if ``aux_loss``): ``dec_layers - 1`` dicts with ``pred_logits`` and
               ``pred_spans`` of the earlier decoder layers.
@@ -188,7 +190,11 @@ class QDDETR(nn.Module):
         blocked_neg = t2v_attention_mask(vid_pad, txt_pad_neg, nhead)
         globals_ = (self.global_rep_token, self.global_rep_pos)
         batch = vid.shape[0]
-        if self.batched_negative:
+        if not self.negative_pass:
+            memory_local, memory_global = self.transformer.encode(
+                vid, vid_pos, vid_pad, txt, blocked, *globals_
+            )
+        elif self.batched_negative:
             # One encoder pass over [positive | negative]; 2x batch, same per-sample results.
             memory_local, memory_global = self.transformer.encode(
                 torch.cat((vid, vid_neg)),
@@ -215,14 +221,16 @@ class QDDETR(nn.Module):
         outputs_class = self.class_embed(hs)  # [layers, B, Q, 2]
         outputs_coord = (self.span_embed(hs) + inverse_sigmoid(references)).sigmoid()
 
-        saliency = self.saliency(memory_local, memory_global)  # [2B, Lv]
+        # Per half, as Lighthouse computes them: the positive scores then never depend on
+        # whether the negative pass ran.
         out: dict[str, Any] = {
             "pred_logits": outputs_class[-1],
             "pred_spans": outputs_coord[-1],
-            "saliency_scores": saliency[:batch],
-            "saliency_scores_neg": saliency[batch:],
-            "video_mask": src_vid_mask,
+            "saliency_scores": self.saliency(memory_local[:batch], memory_global[:batch]),
         }
+        if self.negative_pass:
+            out["saliency_scores_neg"] = self.saliency(memory_local[batch:], memory_global[batch:])
+        out["video_mask"] = src_vid_mask
         if self.aux_loss:
             out["aux_outputs"] = [
                 {"pred_logits": logits, "pred_spans": spans}

@@ -48,9 +48,8 @@ AUDIO_CASES = {  # io key prefix -> how the input is made from io.pt
     "full10s": lambda io: io["wave_10s"][None],
 }
 NOT_FOUND = (
-    "MS-CLAP 2023 weights not found: download CLAP_weights_2023.pth from "
-    "https://huggingface.co/microsoft/msclap and pass --weights PATH or set "
-    "LIGHTHOUSE_AUDIO_CLAP_WEIGHTS"
+    "msclap-2023: not in the cache and downloads are off (LIGHTHOUSE_AUDIO_OFFLINE=1); download "
+    "https://huggingface.co/microsoft/msclap/resolve/main/CLAP_weights_2023.pth and put it at "
 )
 
 
@@ -73,10 +72,11 @@ def _meta_state(manifest: dict, variant: str) -> dict[str, torch.Tensor]:
 @pytest.fixture
 def empty_hf_cache(monkeypatch, tmp_path):
     """No env override and an empty Hugging Face cache, whatever the machine has."""
-    hub = pytest.importorskip("huggingface_hub")
+    constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     monkeypatch.delenv(clap.TOKENIZER_ENV, raising=False)
-    monkeypatch.setattr(hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("LIGHTHOUSE_AUDIO_CACHE", str(tmp_path / "lighthouse-cache"))
     return tmp_path / "hub"
 
 
@@ -257,10 +257,25 @@ def test_wrong_shape_is_one_line(msclap_manifest):
 # ----------------------------------------------------------------------------- locating files
 
 
-def test_weights_not_found_message(empty_hf_cache):
-    with pytest.raises(FileNotFoundError) as err:
+def test_weights_not_found_offline_says_where_to_put_them(empty_hf_cache):
+    from lighthouse_audio.hub import OfflineError
+    from lighthouse_audio.hub.download import hub_cache_dir
+
+    with pytest.raises(OfflineError) as err:
         find_clap_weights()
-    assert str(err.value) == NOT_FOUND
+    assert str(err.value) == NOT_FOUND + str(hub_cache_dir() / "files" / clap.HF_FILENAME)
+
+
+def test_weights_placed_in_the_cache_by_hand_are_used(empty_hf_cache):
+    from lighthouse_audio.hub.download import hub_cache_dir
+
+    placed = hub_cache_dir() / "files" / clap.HF_FILENAME
+    placed.parent.mkdir(parents=True, exist_ok=True)
+    placed.write_bytes(b"weights")
+    try:
+        assert find_clap_weights() == placed
+    finally:
+        placed.unlink()
 
 
 def test_weights_lookup_order(empty_hf_cache, monkeypatch, tmp_path):
@@ -282,10 +297,13 @@ def test_weights_lookup_order(empty_hf_cache, monkeypatch, tmp_path):
 
 
 def test_tokenizer_lookup(empty_hf_cache, monkeypatch, tmp_path, gpt2_tokenizer_dir):
-    with pytest.raises(FileNotFoundError) as err:
+    from lighthouse_audio.hub import OfflineError
+
+    with pytest.raises(OfflineError) as err:
         find_gpt2_tokenizer()
-    assert str(err.value).startswith("GPT-2 tokenizer not found: put GPT-2's vocab.json")
-    assert "LIGHTHOUSE_AUDIO_GPT2_TOKENIZER" in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith("gpt2-vocab: not in the cache and downloads are off")
+    assert "openai-community/gpt2/resolve/main/vocab.json" in str(err.value)
+    assert "\n" not in str(err.value)
     with pytest.raises(FileNotFoundError, match="missing merges.txt"):
         (tmp_path / "half").mkdir()
         (tmp_path / "half" / "vocab.json").write_text("{}")

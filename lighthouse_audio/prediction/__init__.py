@@ -1,0 +1,1 @@
+"""Predicting moments with a trained model: loading, chunking long recordings, batching queries."""
