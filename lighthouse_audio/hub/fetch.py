@@ -102,7 +102,9 @@ def fetch_hub_file(
             from huggingface_hub.utils import disable_progress_bars
 
             disable_progress_bars()
-        return Path(hf_hub_download(repo_id, filename, revision=revision))
+        # HF_ENDPOINT (a mirror) is read now, not when huggingface_hub was imported
+        endpoint = os.environ.get("HF_ENDPOINT") or None
+        return Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint))
     except LocalEntryNotFoundError as exc:
         raise DownloadError(
             f"hf://{repo_id}/{filename}: cannot download ({_first_line(exc)})"
