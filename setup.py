@@ -23,7 +23,11 @@ setup(
         "soxr>=0.3",
         "transformers>=5.0",
         "matplotlib>=3.7",
+        "huggingface_hub>=0.23",
     ],
-    extras_require={"dev": ["pytest>=7", "ruff>=0.4"]},
+    extras_require={
+        "web": ["gradio>=5.0"],
+        "dev": ["pytest>=7", "ruff>=0.4", "gradio>=5.0", "gradio_client>=1.0", "selenium>=4.10"],
+    },
     entry_points={"console_scripts": ["lighthouse = lighthouse_audio.cli.main:main"]},
 )

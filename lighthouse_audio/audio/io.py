@@ -38,6 +38,7 @@ __all__ = [
     "AudioInfo",
     "audio_info",
     "load_audio",
+    "load_segment",
     "resampled_length",
     "stream_audio",
 ]
@@ -132,6 +133,25 @@ def load_audio(path: PathLike, sample_rate: int) -> np.ndarray:
         return mono
     out = soxr.resample(mono, info.sample_rate, sample_rate, quality=RESAMPLE_QUALITY)
     return _check_not_empty_after_resampling(path, out.astype(np.float32, copy=False), info)
+
+
+def load_segment(path: PathLike, start: float, end: float) -> tuple[np.ndarray, int]:
+    """``[start, end)`` seconds of the file as float32 mono at its own rate: ``(signal, rate)``.
+
+    Only that part is decoded (for playing back one moment of a long recording).
+    """
+    info = audio_info(path)
+    first = min(max(int(start * info.sample_rate), 0), info.num_frames)
+    last = min(max(int(np.ceil(end * info.sample_rate)), first), info.num_frames)
+    if last <= first:
+        raise AudioError(f"{path}: [{start:g}, {end:g}) s holds no audio (the file is "
+                         f"{info.duration:.1f} s)")  # fmt: skip
+    try:
+        data, _ = sf.read(os.fspath(path), start=first, stop=last, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as err:
+        raise AudioError(f"{path}: decoding failed: {_one_line(err)}") from err
+    _check_finite(path, data, offset=first, sample_rate=info.sample_rate)
+    return _to_mono(data), info.sample_rate
 
 
 def stream_audio(

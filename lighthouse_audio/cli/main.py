@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.infer",
     "lighthouse_audio.cli.predict",
     "lighthouse_audio.cli.models",
+    "lighthouse_audio.cli.serve",
     "lighthouse_audio.cli.baseline",
     "lighthouse_audio.cli.extract",
     "lighthouse_audio.cli.simulate",

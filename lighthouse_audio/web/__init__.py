@@ -1,0 +1,1 @@
+"""The browser way in: ``lighthouse serve`` (a Gradio app over the predictor)."""
