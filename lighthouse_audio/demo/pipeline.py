@@ -56,7 +56,7 @@ DATA_VERSION = 2  # bump when the split or simulation steps change: cached data 
 # Frame k covers [k, k + 1) s, the convention the dataset's span and saliency targets assume.
 # aisfx-minilm's default ("center", frame k centred on k s, as in the released CLAP features) is
 # off by half a frame, which does not matter for Clotho's 15-30 s moments but does for 1-3 s
-# ones. A predictor for these checkpoints needs frames="none" too.
+# ones. The checkpoint records it (feature_manifest), so the predictor encodes the same way.
 FRAMES = "none"
 QID_STRIDE = 1_000_000  # split i's qids start at i * QID_STRIDE: one text-feature folder for all
 TABLE_METRICS = (
@@ -181,10 +181,8 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
         f"reuse:      lighthouse infer --checkpoint {result.checkpoint} --jsonl "
         f"{result.test_jsonl} --features {result.features_dir} --out test_preds.jsonl --eval"
     )
-    say(
-        f'predictor:  QDDETRPredictor("{result.checkpoint}", feature_name="{FEATURE}", '
-        f'frames="{FRAMES}")'
-    )
+    say(f'predictor:  QDDETRPredictor("{result.checkpoint}")  (any length; frames as trained)')
+    say(f"shell:      lighthouse predict RECORDING --query TEXT --checkpoint {result.checkpoint}")
     say(f"wall time:  {timings['total']:.0f} s (CPU {timings['cpu']:.0f} s)")
     return result
 
@@ -425,26 +423,20 @@ def _test(
     from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
     from lighthouse_audio.demo.baseline import chance_metrics
     from lighthouse_audio.demo.picture import write_moment_picture
-    from lighthouse_audio.devices import resolve_device
-    from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights
     from lighthouse_audio.engine.evaluate import predict
     from lighthouse_audio.engine.train import write_jsonl
     from lighthouse_audio.evaluation.io import save_json
     from lighthouse_audio.evaluation.metrics import eval_submission
-    from lighthouse_audio.models.bundle import build_model_bundle
+    from lighthouse_audio.prediction.model import load_model
 
     checkpoint = run_dir / "best.ckpt"
     if not checkpoint.is_file():  # validation mAP never rose above 0: no best.ckpt
         log(f"{checkpoint} was never written (validation mAP stayed 0); testing last.ckpt")
         checkpoint = run_dir / "last.ckpt"
-    ckpt = load_checkpoint(checkpoint)
-    device = resolve_device(str(opt.device))
-    model, _, postprocessor = build_model_bundle(ckpt["opt"])
-    load_model_weights(model, ckpt["model"], checkpoint)
-    model.to(device)
-    dataset = build_dataset(opt, annotations["test"], build_feature_stores(opt))
+    loaded = load_model(checkpoint, device=str(opt.device))
+    dataset = build_dataset(loaded.opt, annotations["test"], build_feature_stores(loaded.opt))
     loader = build_loader(dataset, int(opt.eval_bsz), shuffle=False)
-    predictions = predict(model, loader, postprocessor, device, cfg.progress)
+    predictions = predict(loaded.model, loader, loaded.postprocessor, loaded.device, cfg.progress)
     ground_truth = [q.to_dict() for q in dataset.queries]
     metrics = eval_submission(predictions, ground_truth)
     predictions_path = run_dir / "test_preds.jsonl"

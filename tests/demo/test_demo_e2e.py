@@ -101,7 +101,8 @@ def test_checkpoint_works_with_lighthouse_infer(demo_run, tmp_path):
 
 
 def test_checkpoint_works_with_the_predictor(demo_run):
-    """The predictor, fed the raw test recording and query text, finds what the demo found."""
+    """The predictor, fed the raw test recording and query text, finds what the demo found; the
+    checkpoint's recorded feature manifest sets the frame convention (frames="none")."""
     from lighthouse_audio.predictor import QDDETRPredictor
 
     workdir, _ = demo_run
@@ -109,16 +110,39 @@ def test_checkpoint_works_with_the_predictor(demo_run):
     summary = json.loads((run / "demo_summary.json").read_text())
     (data_dir,) = (workdir / "data").iterdir()
     pred = json.loads((run / "test_preds.jsonl").read_text().splitlines()[0])
-    predictor = QDDETRPredictor(
-        summary["checkpoint"], device="cpu", feature_name=summary["feature"],
-        frames=summary["frames"],
-    )  # fmt: skip
+    predictor = QDDETRPredictor(summary["checkpoint"], device="cpu")
+    assert predictor.frames == summary["frames"] == "none"
     audio = predictor.encode_audio(data_dir / "audio" / f"{pred['vid']}.wav")
     got = predictor.predict(pred["query"], audio)["pred_relevant_windows"]
     assert [w[:2] for w in got[:3]] == [w[:2] for w in pred["pred_relevant_windows"][:3]]
     assert [w[2] for w in got[:3]] == pytest.approx(
         [w[2] for w in pred["pred_relevant_windows"][:3]], abs=1e-3
     )
+
+
+def test_checkpoint_finds_moments_over_a_whole_60_s_recording(demo_run, tmp_path):
+    """Trained on 10 s clips, the demo's model predicts over all of a 60 s real recording."""
+    import numpy as np
+    import soundfile as sf
+
+    from lighthouse_audio.predictor import QDDETRPredictor
+
+    workdir, _ = demo_run
+    run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
+    checkpoint = json.loads((run / "demo_summary.json").read_text())["checkpoint"]
+    lines = [json.loads(x) for x in (SHARED_SOUNDS / "manifest.jsonl").read_text().splitlines()]
+    (ambience,) = [d for d in lines if d["role"] == "bg" and d["duration"] >= 60][:1]
+    signal, rate = sf.read(SHARED_SOUNDS / ambience["path"], dtype="float32", always_2d=True)
+    path = tmp_path / "minute.wav"
+    sf.write(path, signal[: 60 * rate].mean(axis=1), rate)
+    predictor = QDDETRPredictor(checkpoint)
+    audio = predictor.encode_audio(path)
+    result = predictor.predict(["a dog barks", "wind blows"], audio)[0]
+    assert predictor.loaded.span == 11 and result["num_chunks"] > 1
+    assert len(result["pred_saliency_scores"]) == audio.num_frames == 60
+    windows = np.asarray(result["pred_relevant_windows"])
+    assert (windows[:, 0] >= 0).all() and (windows[:, 1] <= 60.0).all()
+    assert windows[:, 1].max() > 40 and windows[:, 0].min() < 20  # not the first 11 s only
 
 
 def test_second_run_reuses_data_and_never_overwrites(demo_run, capsys):
