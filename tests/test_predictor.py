@@ -159,3 +159,26 @@ def test_wrong_checkpoints_are_one_line_errors(tmp_path, checkpoint):
 
 class WideToy(ToyEncoder):
     audio_dim = 16
+
+
+def test_unreadable_empty_and_too_short_audio_are_one_line_errors(tmp_path):
+    from lighthouse_audio.audio.io import AudioError
+
+    manifest = {
+        "feature": "toy", "weights_id": "toy-v1", "sample_rate": 8000, "window": 1.0,
+        "hop": 1.0, "frames": "none", "audio_dim": 8, "text_dim": 4, "text_mode": "tokens",
+        "package_version": "test",
+    }  # fmt: skip
+    predictor = QDDETRPredictor(toy_checkpoint(tmp_path / "n.ckpt", manifest=manifest))
+    write_tone(tmp_path / "short.wav", 0.3)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_text("not audio at all")
+    for name, message in (
+        ("short.wav", r"shorter than one window \(0.3 s < 1.0 s\)"),
+        ("empty.wav", "not a readable audio file"),
+        ("text.wav", "not a readable audio file"),
+        ("missing.wav", "no such file"),
+    ):
+        with pytest.raises(AudioError, match=message) as err:
+            predictor.encode_audio(tmp_path / name)
+        assert str(err.value).startswith(str(tmp_path / name)) and "\n" not in str(err.value)
