@@ -78,15 +78,19 @@ def overview_spectrogram(
             pending = pending[usable:]
         if offset >= last:
             break
+    group_sizes = [pool] * sum(len(p) for p in pooled)
     if len(pending):
         pooled.append(pending.max(axis=0, keepdims=True))
+        group_sizes.append(len(pending))
     if not pooled:  # shorter than one FFT window: one column of the zero-padded signal
         padded = np.zeros(N_FFT, dtype=np.float32)
         padded[: len(carry)] = carry[:N_FFT]
         pooled.append((np.abs(np.fft.rfft(padded * window)) ** 2)[None].astype(np.float32))
+        group_sizes.append(1)
     power = np.concatenate(pooled).T
-    columns = power.shape[1]
-    centres = (np.arange(columns) * pool + (pool - 1) / 2) * HOP + N_FFT / 2  # samples
+    # each pooled column sits at the centre of the raw columns it took its maxima from
+    first_raw = np.concatenate([[0], np.cumsum(group_sizes)[:-1]])
+    centres = (first_raw + (np.asarray(group_sizes) - 1) / 2) * HOP + N_FFT / 2  # samples
     times = start + centres / sample_rate
     freqs = np.fft.rfftfreq(N_FFT, 1 / sample_rate)
     return times, freqs, 10.0 * np.log10(power + 1e-10)

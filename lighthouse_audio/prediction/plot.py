@@ -85,12 +85,14 @@ def plot_prediction(
         y = rows - 1 - row
         moments = [w for w in result.get("pred_relevant_windows", []) if w[2] >= min_score]
         for rank, (m_start, m_end, score) in enumerate(moments[:top_k], start=1):
+            if m_end < start or m_start > end:  # outside the span drawn
+                continue
             bottom = y + 0.4 - rank * lane
             alpha = 0.35 + 0.65 * float(np.clip(score, 0, 1))
             moment_ax.broken_barh([(m_start, m_end - m_start)], (bottom, lane * 0.85),
                                   color=color, alpha=alpha)  # fmt: skip
-            moment_ax.text(m_end, bottom + lane * 0.4, f" {rank}: {score:.2f}", va="center",
-                           fontsize=6.5)  # fmt: skip
+            moment_ax.text(min(m_end, end), bottom + lane * 0.4, f" {rank}: {score:.2f}",
+                           va="center", fontsize=6.5, clip_on=True)  # fmt: skip
             if rank == 1:
                 for x in (m_start, m_end):
                     spec_ax.axvline(x, color=color, lw=1.0, alpha=0.9)
