@@ -19,6 +19,12 @@ from lighthouse_audio.testing.dummies import ToyEncoder, write_tone
 pytestmark = pytest.mark.usefixtures("toy_feature")
 
 TOY_OVERRIDES = ["a_feat_types=toy", "t_feat_type=toy", "a_feat_dim=8", "t_feat_dim=4"]
+# What extraction records for toy features cut as whole windows (frames "none").
+NONE_FRAMES_MANIFEST = {
+    "feature": "toy", "weights_id": "toy-v1", "sample_rate": 8000, "window": 1.0, "hop": 1.0,
+    "frames": "none", "audio_dim": 8, "text_dim": 4, "text_mode": "tokens",
+    "package_version": "test",
+}  # fmt: skip
 
 
 def toy_checkpoint(path: Path, *overrides: str, manifest: dict | None = None) -> Path:
@@ -112,11 +118,7 @@ def test_truncate_keeps_lighthouses_first_span_only(tmp_path, checkpoint):
 
 
 def test_recorded_frame_convention_is_used(tmp_path):
-    manifest = {
-        "feature": "toy", "weights_id": "toy-v1", "sample_rate": 8000, "window": 1.0,
-        "hop": 1.0, "frames": "none", "audio_dim": 8, "text_dim": 4, "text_mode": "tokens",
-        "package_version": "test",
-    }  # fmt: skip
+    manifest = NONE_FRAMES_MANIFEST
     ckpt = toy_checkpoint(tmp_path / "none.ckpt", manifest=manifest)
     write_tone(tmp_path / "a.wav", 12.0)
     predictor = QDDETRPredictor(ckpt, feature_name="toy")
@@ -164,11 +166,7 @@ class WideToy(ToyEncoder):
 def test_unreadable_empty_and_too_short_audio_are_one_line_errors(tmp_path):
     from lighthouse_audio.audio.io import AudioError
 
-    manifest = {
-        "feature": "toy", "weights_id": "toy-v1", "sample_rate": 8000, "window": 1.0,
-        "hop": 1.0, "frames": "none", "audio_dim": 8, "text_dim": 4, "text_mode": "tokens",
-        "package_version": "test",
-    }  # fmt: skip
+    manifest = NONE_FRAMES_MANIFEST
     predictor = QDDETRPredictor(toy_checkpoint(tmp_path / "n.ckpt", manifest=manifest))
     write_tone(tmp_path / "short.wav", 0.3)
     (tmp_path / "empty.wav").write_bytes(b"")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lighthouse_audio.audio.io import AudioError, audio_info, load_segment
 from lighthouse_audio.prediction.report import format_time, select_moments
 
@@ -160,7 +162,7 @@ def build_app(predictor: Any, config: ServeConfig) -> Any:
             return None
         path, start, end = moments[int(row)]
         signal, rate = load_segment(path, start, end)
-        return rate, signal
+        return rate, (np.clip(signal, -1.0, 1.0) * 32767).astype(np.int16)  # what players take
 
     with gr.Blocks(
         title="lighthouse-audio: moments in a recording", analytics_enabled=False
