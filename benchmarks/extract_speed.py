@@ -86,8 +86,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    import lighthouse_audio.builtins  # noqa: F401
-
     args.work.mkdir(parents=True, exist_ok=True)
     recording = make_recording(args.work / "extract_speed.wav", args.seconds, args.audio)
     results = {"device": args.device, "seconds_of_audio": args.seconds,

@@ -41,7 +41,6 @@ def build_encoder(
     loaded: LoadedModel, feature_name: str | None = None, **encoder_options: Any
 ) -> AudioTextEncoder:
     """The encoder that makes the checkpoint's features, checked against it (dims, weights)."""
-    import lighthouse_audio.builtins  # noqa: F401 - registers built-in plugins
 
     name = feature_name or loaded.feature_name
     spec = FEATURES.get(name)

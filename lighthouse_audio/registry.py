@@ -1,85 +1,108 @@
-"""One registry class for every kind of plugin: models, datasets and features.
+"""One registry class for every kind of plugin: models, baselines, datasets and features.
 
-Built-in plugins register themselves when their module is imported (see ``builtins``);
-third-party packages add theirs through entry points, e.g. in their ``setup.py``::
+A plugin is an object that declares itself once and registers when its module is imported
+(timm's ``@register_model``): a model is its ``build`` function (DETR's one builder per model),
+registered under the model's name; a dataset, a feature or a baseline is a spec object with a
+``name``::
+
+    @MODELS.register(name="qd_detr")
+    def build(opt) -> ModelBundle: ...
+
+    DATASETS.register(DatasetSpec(name="castella", domain="audio", max_ts_val=300))
+
+A registry imports its package of built-in plugins the first time it is asked for a name (so
+there is no second list of plugins, and the registry imports none of them), then the modules
+third-party packages advertise through entry points, e.g. in their ``setup.py``::
 
     entry_points={"lighthouse_audio.models": ["my_detr = my_pkg.model"]}
 
-Importing the entry point's module is enough: it registers with the decorators below.
+Importing the entry point's module is enough: it registers with the decorator.
 """
 
 from __future__ import annotations
 
 import importlib
+import types
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Entry:
-    """A registered plugin: the object (usually a builder or a spec) and free-form metadata."""
-
-    name: str
-    obj: Any
-    meta: dict[str, Any] = field(default_factory=dict)
+__all__ = [
+    "BASELINES",
+    "DATASETS",
+    "FEATURES",
+    "MODELS",
+    "Registry",
+    "check_pair",
+    "valid_pairs",
+]
 
 
 class Registry:
-    """Name -> plugin mapping with entry-point discovery and clear errors on misses."""
+    """Name -> plugin, with the built-in package and entry points loaded on first use.
 
-    def __init__(self, kind: str, entry_point_group: str) -> None:
+    Args:
+        kind: what the plugins are, for messages ("model").
+        entry_point_group: where third-party plugins are advertised.
+        builtins: the package whose import registers the built-in plugins (None: none).
+    """
+
+    def __init__(self, kind: str, entry_point_group: str, builtins: str | None = None) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
-        self._entries: dict[str, Entry] = {}
-        self._entry_points_loaded = False
+        self.builtins = builtins
+        self._plugins: dict[str, Any] = {}
+        self._loaded = False
 
-    def register(self, name: str, **meta: Any) -> Callable[[Any], Any]:
-        """Decorator: ``@MODELS.register("qd_detr")`` registers the decorated object."""
-
-        def decorator(obj: Any) -> Any:
-            self.add(name, obj, **meta)
-            return obj
-
-        return decorator
-
-    def add(self, name: str, obj: Any, **meta: Any) -> None:
-        if name in self._entries:
+    def register(self, plugin: Any = None, *, name: str | None = None) -> Any:
+        """Register ``plugin`` under ``name``, else its ``name`` attribute, else its
+        ``__name__``, and return it: ``REGISTRY.register(spec)``, ``@REGISTRY.register`` or
+        ``@REGISTRY.register(name="qd_detr")``. A taken name is an error."""
+        if plugin is None:
+            return lambda obj: self.register(obj, name=name)
+        name = name or getattr(plugin, "name", None) or getattr(plugin, "__name__", None)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {self.kind} plugin needs a name, got {plugin!r}")
+        if name in self._plugins:
             raise ValueError(f"{self.kind} '{name}' is already registered")
-        self._entries[name] = Entry(name, obj, dict(meta))
+        self._plugins[name] = plugin
+        return plugin
+
+    def unregister(self, name: str) -> Any:
+        """Remove and return a plugin (tests register temporary ones)."""
+        return self._plugins.pop(name)
 
     def get(self, name: str) -> Any:
-        return self.entry(name).obj
-
-    def entry(self, name: str) -> Entry:
-        if name not in self._entries:
-            self.load_entry_points()
-        if name not in self._entries:
+        if name not in self._plugins:
+            self.load()
+        if name not in self._plugins:
             known = ", ".join(self.names()) or "(none)"
             raise KeyError(f"unknown {self.kind} '{name}'; registered: {known}")
-        return self._entries[name]
+        return self._plugins[name]
 
     def names(self) -> list[str]:
-        self.load_entry_points()
-        return sorted(self._entries)
+        self.load()
+        return sorted(self._plugins)
 
-    def entries(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[Any]:
+        """The plugins, by name."""
         for name in self.names():
-            yield self._entries[name]
+            yield self._plugins[name]
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         return name in self.names()
 
-    def load_entry_points(self) -> None:
-        """Import every module advertised under this registry's entry-point group, once.
+    def load(self) -> None:
+        """Import the built-in package, then every entry-point module of the group, once.
 
         A broken third-party plugin is a warning, not a crash: the built-ins stay usable.
         """
-        if self._entry_points_loaded:
+        if self._loaded:
             return
-        self._entry_points_loaded = True
+        self._loaded = True
+        if self.builtins is not None:
+            importlib.import_module(self.builtins)
         for ep in entry_points(group=self.entry_point_group):
             try:
                 loaded = ep.load()
@@ -89,30 +112,30 @@ class Registry:
                     stacklevel=2,
                 )
                 continue
-            if ep.name not in self._entries and not isinstance(loaded, type(importlib)):
-                self.add(ep.name, loaded)
+            if ep.name not in self._plugins and not isinstance(loaded, types.ModuleType):
+                self.register(loaded, name=ep.name)
 
 
-MODELS = Registry("model", entry_point_group="lighthouse_audio.models")
-DATASETS = Registry("dataset", entry_point_group="lighthouse_audio.datasets")
-FEATURES = Registry("feature", entry_point_group="lighthouse_audio.features")
+MODELS = Registry("model", "lighthouse_audio.models", builtins="lighthouse_audio.models")
+BASELINES = Registry("baseline", "lighthouse_audio.baselines", builtins="lighthouse_audio.baseline")
+DATASETS = Registry(
+    "dataset", "lighthouse_audio.datasets", builtins="lighthouse_audio.data.datasets"
+)
+FEATURES = Registry("feature", "lighthouse_audio.features", builtins="lighthouse_audio.encoders")
 
 
 def valid_pairs() -> list[tuple[str, str]]:
     """Every (dataset, feature) pair that can be trained or evaluated together.
 
     The one place that decides compatibility: a dataset and a feature go together when they
-    share a domain ("audio", ...). Datasets may narrow this with ``features=[...]`` metadata.
+    share a ``domain`` ("audio", ...); a dataset may narrow this with ``features=(...)``.
     """
-    import lighthouse_audio.builtins  # noqa: F401 - registers built-in plugins
-
     pairs = []
-    for dataset in DATASETS.entries():
-        allowed = dataset.meta.get("features")
-        for feature in FEATURES.entries():
-            if dataset.meta.get("domain") != feature.meta.get("domain"):
+    for dataset in DATASETS:
+        for feature in FEATURES:
+            if dataset.domain != feature.domain:
                 continue
-            if allowed is not None and feature.name not in allowed:
+            if dataset.features is not None and feature.name not in dataset.features:
                 continue
             pairs.append((dataset.name, feature.name))
     return pairs

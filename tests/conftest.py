@@ -71,11 +71,10 @@ def toy_trained(toy_data, tmp_path_factory) -> Path:
 @pytest.fixture
 def toy_feature():
     """Registers the weight-free ``toy`` feature (ToyEncoder) for the duration of a test."""
-    from lighthouse_audio.features import FeatureSpec
+    from lighthouse_audio.encoders.base import FeatureSpec
     from lighthouse_audio.registry import FEATURES
     from lighthouse_audio.testing.dummies import ToyEncoder
 
-    spec = FeatureSpec("toy", "audio", 8, 4, encoder=lambda **kw: ToyEncoder())
-    FEATURES.add("toy", spec, domain="audio")
+    spec = FEATURES.register(FeatureSpec("toy", "audio", encoder=lambda **kw: ToyEncoder()))
     yield spec
-    FEATURES._entries.pop("toy")
+    FEATURES.unregister("toy")

@@ -8,9 +8,9 @@ import torch
 
 from lighthouse_audio.cli.main import main
 from lighthouse_audio.config import load_config
+from lighthouse_audio.encoders.base import FeatureSpec
 from lighthouse_audio.engine.checkpoint import CheckpointError
 from lighthouse_audio.engine.train import lighthouse_checkpoint
-from lighthouse_audio.features import FeatureSpec
 from lighthouse_audio.models.bundle import build_model_bundle
 from lighthouse_audio.predictor import QDDETRPredictor
 from lighthouse_audio.registry import FEATURES
@@ -142,13 +142,12 @@ def test_bad_queries_are_one_line_errors(tmp_path, checkpoint):
 
 
 def test_wrong_checkpoints_are_one_line_errors(tmp_path, checkpoint):
-    wide = FeatureSpec("toy-wide", "audio", 16, 4, encoder=lambda **kw: WideToy())
-    FEATURES.add("toy-wide", wide, domain="audio")
+    FEATURES.register(FeatureSpec("toy-wide", "audio", encoder=lambda **kw: WideToy()))
     try:
         with pytest.raises(ValueError, match=r"expects audio/text dims \(8, 4\).*\(16, 4\)"):
             QDDETRPredictor(checkpoint, feature_name="toy-wide")
     finally:
-        FEATURES._entries.pop("toy-wide")
+        FEATURES.unregister("toy-wide")
     other = toy_checkpoint(tmp_path / "other.ckpt")
     ckpt = torch.load(other, weights_only=False)
     ckpt["opt"]["model_name"] = "moment_detr"

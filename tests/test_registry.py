@@ -1,49 +1,69 @@
 import pytest
 
-import lighthouse_audio.builtins  # noqa: F401
-from lighthouse_audio.registry import DATASETS, FEATURES, MODELS, Registry, check_pair, valid_pairs
+from lighthouse_audio.encoders.base import FeatureSpec
+from lighthouse_audio.registry import (
+    BASELINES,
+    DATASETS,
+    FEATURES,
+    MODELS,
+    Registry,
+    check_pair,
+    valid_pairs,
+)
 
 
-def test_register_and_get():
+def test_register_by_decorator_name_or_spec():
     reg = Registry("widget", entry_point_group="lighthouse_audio.tests.none")
-    reg.register("a", domain="audio")(dict)
-    assert reg.get("a") is dict
-    assert reg.entry("a").meta == {"domain": "audio"}
-    assert reg.names() == ["a"]
+
+    @reg.register
+    def alpha():
+        pass
+
+    @reg.register(name="beta-1")
+    def build():
+        pass
+
+    spec = reg.register(FeatureSpec("gamma", "audio"))
+    assert reg.get("alpha") is alpha and reg.get("beta-1") is build and reg.get("gamma") is spec
+    assert reg.names() == ["alpha", "beta-1", "gamma"]
+    assert list(reg) == [alpha, build, spec] and "gamma" in reg
+    assert reg.unregister("gamma") is spec and "gamma" not in reg
 
 
 def test_duplicate_name_rejected():
     reg = Registry("widget", entry_point_group="lighthouse_audio.tests.none")
-    reg.add("a", 1)
+    reg.register(1, name="a")
     with pytest.raises(ValueError, match="already registered"):
-        reg.add("a", 2)
+        reg.register(2, name="a")
 
 
 def test_unknown_name_lists_known():
     reg = Registry("widget", entry_point_group="lighthouse_audio.tests.none")
-    reg.add("alpha", 1)
+    reg.register(1, name="alpha")
     with pytest.raises(KeyError, match="unknown widget 'beta'; registered: alpha"):
         reg.get("beta")
 
 
-def test_builtins_registered():
+def test_builtins_register_when_first_asked_for():
     assert "qd_detr" in MODELS.names()
     assert {"clotho-moment", "unav100-subset", "tut2017", "castella", "custom"} <= set(
         DATASETS.names()
     )
-    assert "clap" in FEATURES.names()
+    assert {"clap", "aisfx-minilm", "laion-clap", "hf"} <= set(FEATURES.names())
+    assert BASELINES.names() == ["sliding_window"]
+    assert "sliding_window" not in MODELS  # a baseline is not a trainable model
 
 
 def test_valid_pairs_derived_from_domains():
     pairs = valid_pairs()
     assert ("clotho-moment", "clap") in pairs
-    FEATURES.add("test-video-feature", object(), domain="video")
+    FEATURES.register(FeatureSpec("test-video-feature", "video"))
     try:
         assert all(f != "test-video-feature" for _, f in valid_pairs())
         with pytest.raises(ValueError, match="cannot be used with feature 'test-video-feature'"):
             check_pair("clotho-moment", "test-video-feature")
     finally:
-        FEATURES._entries.pop("test-video-feature")
+        FEATURES.unregister("test-video-feature")
 
 
 def test_entry_point_plugin_is_loaded(monkeypatch):
@@ -64,7 +84,7 @@ def test_broken_entry_point_warns_not_crashes(monkeypatch):
     from importlib.metadata import EntryPoint
 
     reg = Registry("widget", entry_point_group="lighthouse_audio.tests.group")
-    reg.add("builtin", 1)
+    reg.register(1, name="builtin")
     ep = EntryPoint(
         name="bad", value="no_such_module_xyz:thing", group="lighthouse_audio.tests.group"
     )
@@ -73,11 +93,29 @@ def test_broken_entry_point_warns_not_crashes(monkeypatch):
         assert reg.names() == ["builtin"]
 
 
+def test_the_registry_imports_no_plugin():
+    """No cycle: plugins import the registry; the registry names its packages as strings."""
+    import ast
+    from pathlib import Path
+
+    import lighthouse_audio.registry as registry
+
+    tree = ast.parse(Path(registry.__file__).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not any(name and name.startswith("lighthouse_audio") for name in imported)
+
+
 def test_lighthouse_list_prints_plugins_and_pairs(capsys):
     from lighthouse_audio.cli.main import main
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "models:\n  qd_detr" in out
+    assert "baselines:\n  sliding_window  (not trained; use lighthouse tune-baseline)" in out
     assert "  aisfx-minilm  [audio]" in out
     assert "  clotho-moment + clap" in out and "  castella + aisfx-minilm" in out

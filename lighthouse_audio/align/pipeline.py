@@ -37,7 +37,6 @@ class AlignResult:
 
 
 def _check_trainable(feature: str) -> Any:
-    import lighthouse_audio.builtins  # noqa: F401 - registers the built-in features
     from lighthouse_audio.registry import FEATURES
 
     spec = FEATURES.get(feature)

@@ -10,5 +10,11 @@ The threshold and filter length are tuned on a validation split by grid search.
 - ``similarity``: the joint space and the per-query similarity curves of a split;
 - ``predict``: curves -> Lighthouse prediction lines;
 - ``tune``: grid search on a validation split;
-- ``model``: the ``sliding_window`` registry entry and its run config.
+- ``model``: the ``sliding_window`` baseline plugin (``registry.BASELINES``) and its run config.
+
+Importing the package registers the plugin.
 """
+
+from lighthouse_audio.baseline import model
+
+__all__ = ["model"]

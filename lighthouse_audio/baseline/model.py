@@ -1,9 +1,9 @@
-"""The ``sliding_window`` model plugin: the AMR paper's zero-shot baseline as a registered model.
+"""The ``sliding_window`` baseline plugin: the AMR paper's zero-shot baseline.
 
-It is tuned (``lighthouse tune-baseline``), not trained: its registry entry says so with the
-``untrained`` meta, which ``lighthouse train`` turns into a refusal and ``lighthouse list`` shows.
-A tuned run folder holds only ``config.yaml``; ``lighthouse infer --checkpoint RUN/config.yaml``
-rebuilds the baseline from it through the ``predict_run`` meta hook.
+Baselines have their own registry (``registry.BASELINES``) and contract, :class:`BaselineSpec`:
+they are tuned (``lighthouse tune-baseline``), not trained, and a tuned run folder holds only
+``config.yaml``, from which ``lighthouse infer --checkpoint RUN/config.yaml`` predicts through
+the spec's ``predict_run``.
 
 Run config keys (flat, as the trainer's ``config.yaml``): ``model_name``, ``dset_name``,
 ``a_feat_types``, ``t_feat_type``, ``window``, ``hop``, ``frames``, ``threshold``,
@@ -13,16 +13,24 @@ space), ``thresholds`` and ``median_lengths`` (the grid), ``tune_metric`` and th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from lighthouse_audio.registry import MODELS
+from lighthouse_audio.registry import BASELINES
 
 from .features import FrameLayout, resolve_layout
 from .moments import check_median_length
 
-__all__ = ["MODEL_NAME", "SlidingWindowBaseline", "SplitPrediction", "build", "predict_run"]
+__all__ = [
+    "MODEL_NAME",
+    "BaselineSpec",
+    "SlidingWindowBaseline",
+    "SplitPrediction",
+    "build",
+    "predict_run",
+]
 
 MODEL_NAME = "sliding_window"
 REQUIRED_KEYS = ("a_feat_types", "window", "hop", "frames", "threshold", "median_length")
@@ -35,6 +43,20 @@ class SplitPrediction(NamedTuple):
     predictions: list[dict[str, Any]]
     ground_truth: list[dict[str, Any]]
     skipped: list[str]
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """A baseline plugin: tuned by a command of its own, predicted from its run config.
+
+    ``predict_run(opt, jsonl, features, require_windows, progress) -> SplitPrediction``;
+    ``tuned_by`` is what ``lighthouse train`` and ``lighthouse list`` tell users to run instead.
+    """
+
+    name: str
+    description: str
+    tuned_by: str
+    predict_run: Callable[..., SplitPrediction]
 
 
 class SlidingWindowBaseline:
@@ -103,9 +125,11 @@ def predict_run(
     return build(opt).predict_jsonl(jsonl, features, require_windows, progress)
 
 
-MODELS.add(
-    MODEL_NAME,
-    build,
-    untrained="use lighthouse tune-baseline",
-    predict_run=predict_run,
+BASELINES.register(
+    BaselineSpec(
+        name=MODEL_NAME,
+        description="the AMR paper's zero-shot sliding-window baseline over a joint space",
+        tuned_by="lighthouse tune-baseline",
+        predict_run=predict_run,
+    )
 )

@@ -51,7 +51,6 @@ def build_joint_space(feature: str, path: str | Path | None = None) -> tuple[Joi
     The feature's own factory (``FeatureSpec.joint_space``) gets ``path`` when it has one; a
     feature without a factory can still use a joint-space file written by ``lighthouse align``.
     """
-    import lighthouse_audio.builtins  # noqa: F401 - registers built-in features
     from lighthouse_audio.registry import FEATURES
 
     spec = FEATURES.get(feature)

@@ -49,7 +49,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.baseline.features import resolve_layout
     from lighthouse_audio.baseline.model import MODEL_NAME, build
     from lighthouse_audio.baseline.similarity import build_joint_space, compute_curves
@@ -70,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.registry import DATASETS, FEATURES, check_pair
 
     progress = not args.no_progress
-    FEATURES.entry(args.feature)  # unknown names: one-line errors listing the known ones
-    DATASETS.entry(args.dataset)
+    FEATURES.get(args.feature)  # unknown names: one-line errors listing the known ones
+    DATASETS.get(args.dataset)
     check_pair(args.dataset, args.feature)
     median_lengths = (
         list(DEFAULT_MEDIAN_LENGTHS) if args.median_lengths is None else args.median_lengths

@@ -33,7 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import lighthouse_audio
-    import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.config import parse_override
     from lighthouse_audio.data.manifest import load_queries
     from lighthouse_audio.devices import resolve_device

@@ -1,14 +1,14 @@
 """``lighthouse infer``: run a trained checkpoint on an annotated split of precomputed features.
 
-``--checkpoint`` is a ``.ckpt`` file (or a ``lighthouse models`` name), or, for models that keep
-no weights (the tuned ``sliding_window`` baseline), a run folder or its ``config.yaml``.
+``--checkpoint`` is a ``.ckpt`` file (or a ``lighthouse models`` name), or, for baselines, which
+keep no weights (the tuned ``sliding_window``), a run folder or its ``config.yaml``.
 
 A recording longer than the model's span (``min(max_v_l, max_a_l)`` frames) is predicted in
 overlapping chunks and merged (``prediction.chunks``), and ``infer`` says so once; ``--truncate``
 keeps Lighthouse's behaviour (only the first ``span`` frames). Recordings within the span are
-predicted exactly as before, in the same batches. Those models register a
-``predict_run(opt, jsonl, features, require_windows, progress)`` hook in their ``MODELS`` meta that
-returns ``(predictions, ground_truth, skipped)``; ``infer`` never needs to know which model it is.
+predicted exactly as before, in the same batches. Baselines declare a
+``predict_run(opt, jsonl, features, require_windows, progress)`` in their ``BASELINES`` spec that
+returns ``(predictions, ground_truth, skipped)``; ``infer`` never needs to know which one it is.
 """
 
 from __future__ import annotations
@@ -113,22 +113,21 @@ def predict_long_recordings(
 
 
 def run_from_config(args: argparse.Namespace, config_path: Path) -> int:
-    """A run folder without weights: the model's ``predict_run`` hook does the predicting."""
-    import lighthouse_audio.builtins  # noqa: F401 - registers built-in plugins
+    """A run folder without weights: the baseline's ``predict_run`` does the predicting."""
     from lighthouse_audio.config import read_yaml
-    from lighthouse_audio.registry import MODELS
+    from lighthouse_audio.registry import BASELINES
 
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path}: no such run config")
     opt = read_yaml(config_path)
     if "model_name" not in opt:
         raise ValueError(f"{config_path}: run config has no model_name")
-    predict_run = MODELS.entry(str(opt["model_name"])).meta.get("predict_run")
-    if predict_run is None:
+    if str(opt["model_name"]) not in BASELINES:
         raise ValueError(
             f"{config_path}: model '{opt['model_name']}' predicts from its checkpoint; "
             "pass the run's best.ckpt"
         )
+    predict_run = BASELINES.get(str(opt["model_name"])).predict_run
     result = predict_run(
         opt, args.jsonl, args.features, require_windows=args.eval, progress=not args.no_progress
     )

@@ -11,17 +11,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import lighthouse_audio.builtins  # noqa: F401
-    from lighthouse_audio.registry import DATASETS, FEATURES, MODELS, valid_pairs
+    from lighthouse_audio.registry import BASELINES, DATASETS, FEATURES, MODELS, valid_pairs
 
-    for registry in (MODELS, DATASETS, FEATURES):
+    print("models:")
+    for name in MODELS.names():
+        print(f"  {name}")
+    print("baselines:")
+    for baseline in BASELINES:
+        print(f"  {baseline.name}  (not trained; use {baseline.tuned_by})")
+    for registry in (DATASETS, FEATURES):
         print(f"{registry.kind}s:")
-        for entry in registry.entries():
-            domain = entry.meta.get("domain")
-            suffix = f"  [{domain}]" if domain else ""
-            if entry.meta.get("untrained"):
-                suffix += f"  (not trained; {entry.meta['untrained']})"
-            print(f"  {entry.name}{suffix}")
+        for plugin in registry:
+            print(f"  {plugin.name}  [{plugin.domain}]")
     print("valid dataset/feature pairs:")
     for dataset, feature in valid_pairs():
         print(f"  {dataset} + {feature}")

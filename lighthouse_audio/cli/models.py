@@ -53,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for kind, title in (("checkpoint", "checkpoints"), ("weights", "encoder weights")):
         print(f"{title}:")
-        for entry in PRETRAINED.entries():
-            if entry.meta.get("kind") != kind:
+        for artifact in PRETRAINED:
+            if artifact.kind != kind:
                 continue
-            artifact = entry.obj
             feature = f"  [feature: {artifact.feature}]" if artifact.feature else ""
             print(f"  {artifact.name}{feature}")
             print(f"      {artifact.description}")

@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def check_domain(domain: str, feature: str) -> None:
     from lighthouse_audio.registry import FEATURES
 
-    feature_domain = FEATURES.entry(feature).meta.get("domain")
+    feature_domain = FEATURES.get(feature).domain
     if feature_domain != domain:
         raise ValueError(
             f"feature '{feature}' belongs to domain '{feature_domain}', not '{domain}'"
@@ -47,16 +47,15 @@ def check_domain(domain: str, feature: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.config import load_config
     from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.engine.run_dir import claim_run_dir
     from lighthouse_audio.engine.train import train
-    from lighthouse_audio.registry import MODELS, check_pair
+    from lighthouse_audio.registry import BASELINES, MODELS, check_pair
 
-    untrained = MODELS.entry(args.model).meta.get("untrained")
-    if untrained:  # e.g. zero-shot baselines: the registry entry says what to run instead
-        raise ValueError(f"{args.model} is not trained; {untrained}")
+    if args.model in BASELINES:  # zero-shot baselines say what to run instead
+        raise ValueError(f"{args.model} is not trained; use {BASELINES.get(args.model).tuned_by}")
+    MODELS.get(args.model)  # an unknown name: one line listing the known ones
     check_domain(args.domain, args.feature)
     check_pair(args.dataset, args.feature)
     overrides = list(args.overrides)

@@ -380,7 +380,6 @@ def _train(
     annotations: dict[str, Path],
     extra: Sequence[str] = (),
 ) -> tuple[Any, Path, Any]:
-    import lighthouse_audio.builtins  # noqa: F401
     from lighthouse_audio.config import load_config
     from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.engine.run_dir import claim_run_dir

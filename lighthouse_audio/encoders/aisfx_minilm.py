@@ -44,11 +44,11 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from lighthouse_audio.encoders.base import AudioTextEncoder, TextMode
+from lighthouse_audio.encoders.base import AudioTextEncoder, FeatureSpec, TextMode
 from lighthouse_audio.encoders.hf_text import text_token_states
 from lighthouse_audio.encoders.loading import load_hf_pretrained, sha256_files
-from lighthouse_audio.features import FeatureSpec, register_feature
 from lighthouse_audio.joint.trained import TrainedJointSpace
+from lighthouse_audio.registry import FEATURES
 
 SAMPLE_RATE = 44100
 FRAME_LENGTH = 2048
@@ -331,12 +331,10 @@ def build_aisfx_minilm_encoder(**options) -> AisfxMiniLMEncoder:
     return AisfxMiniLMEncoder(**options)
 
 
-FEATURE = register_feature(
+FEATURE = FEATURES.register(
     FeatureSpec(
         name="aisfx-minilm",
         domain="audio",
-        a_feat_dim=512,
-        t_feat_dim=384,
         encoder=build_aisfx_minilm_encoder,
         joint_space=TrainedJointSpace("aisfx-minilm", aisfx_minilm_weights_id),
         description="aisfx sound-effects CNN (1 s windows, 44.1 kHz) + all-MiniLM-L6-v2 token "

@@ -9,13 +9,16 @@ has a shared audio-text space, as one pooled, projected vector for zero-shot sim
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 FrameConvention = Literal["center", "none"]
+
+__all__ = ["AudioTextEncoder", "FeatureSpec", "FrameConvention", "TextMode"]
 TextMode = Literal["tokens", "pooled"]
 
 
@@ -60,3 +63,27 @@ class AudioTextEncoder(ABC):
     def weights_id(self) -> str:
         """A short identifier of the weights in use (e.g. sha256 prefix), for feature manifests."""
         return "unknown"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A feature plugin: an (audio, text) embedding pair that models are trained on.
+
+    Stored in Lighthouse's layout (``features.layout.FeatureLayout``); its dims are the
+    encoder's (``audio_dim``/``text_dim``) and, for Lighthouse's YAML, ``configs/feature/*.yml``.
+
+    Args:
+        name: registry key = ``a_feat_types`` = its folder and YAML file name.
+        domain: what it describes ("audio"); pairs it with datasets (``registry.valid_pairs``).
+        description: one line for ``lighthouse list``.
+        encoder: ``encoder(**options) -> AudioTextEncoder`` that computes it (None: it can only
+            be read from disk). Called only when needed, so heavy imports stay inside it.
+        joint_space: ``joint_space(path=None, **options) -> JointSpace`` over the stored rows
+            (``path``: weights or joint-space file), for zero-shot methods; None: none.
+    """
+
+    name: str
+    domain: str
+    description: str = ""
+    encoder: Callable[..., AudioTextEncoder] | None = None
+    joint_space: Callable[..., Any] | None = None

@@ -26,10 +26,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from lighthouse_audio.encoders.base import AudioTextEncoder, TextMode
+from lighthouse_audio.encoders.base import AudioTextEncoder, FeatureSpec, TextMode
 from lighthouse_audio.encoders.hf_text import text_token_states
 from lighthouse_audio.encoders.loading import hf_weights_digest, load_hf_pretrained
-from lighthouse_audio.features import FeatureSpec, register_feature
+from lighthouse_audio.registry import FEATURES
 
 AudioPooling = Literal["mean", "pooler"]
 
@@ -155,14 +155,12 @@ def build_hf_pair_encoder(**options) -> HFPairEncoder:
     return HFPairEncoder(**options)
 
 
-FEATURE = register_feature(
+FEATURE = FEATURES.register(
     FeatureSpec(
         name="hf",
         domain="audio",
-        a_feat_dim=0,
-        t_feat_dim=0,
         encoder=build_hf_pair_encoder,
         description="any transformers audio encoder (time-mean per 1 s window) + any transformers "
-        "text encoder (token states); dims 0 = read from the models' configs",
+        "text encoder (token states); dims from the models' configs",
     )
 )

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lighthouse_audio.encoders.base import AudioTextEncoder, TextMode
+from lighthouse_audio.encoders.base import AudioTextEncoder, FeatureSpec, TextMode
 from lighthouse_audio.encoders.hf_text import text_token_states
 from lighthouse_audio.encoders.loading import hf_weights_digest, load_hf_pretrained
-from lighthouse_audio.features import FeatureSpec, register_feature
+from lighthouse_audio.registry import FEATURES
 
 DEFAULT_MODEL = "laion/clap-htsat-unfused"
 AudioOutput = Literal["projected", "pooled"]
@@ -156,12 +156,10 @@ def build_laion_clap_encoder(**options) -> LaionClapEncoder:
     return LaionClapEncoder(**options)
 
 
-FEATURE = register_feature(
+FEATURE = FEATURES.register(
     FeatureSpec(
         name="laion-clap",
         domain="audio",
-        a_feat_dim=512,
-        t_feat_dim=768,
         encoder=build_laion_clap_encoder,
         description="LAION-CLAP via transformers: 512-d projected audio per 1 s window (joint "
         "space), RoBERTa token states (768-d)",

@@ -50,9 +50,7 @@ class Artifact:
         return str(self.url)
 
 
-def register_artifact(artifact: Artifact) -> Artifact:
-    PRETRAINED.add(artifact.name, artifact, kind=artifact.kind)
-    return artifact
+register_artifact = PRETRAINED.register
 
 
 register_artifact(

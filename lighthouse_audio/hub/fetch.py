@@ -159,11 +159,11 @@ def resolve_file(reference: str | os.PathLike, kind: str, progress: bool = True)
             raise ValueError(f"{text}: expected hf://OWNER/REPO/FILE[@REVISION]")
         return fetch_hub_file("/".join(parts[:2]), "/".join(parts[2:]), revision or None, progress)
     if text in PRETRAINED:
-        entry = PRETRAINED.entry(text)
-        if entry.meta.get("kind") != kind:
-            raise ValueError(f"{text}: a {entry.meta.get('kind')} file, not a {kind}")
-        return fetch(entry.obj, progress)
-    names = [e.name for e in PRETRAINED.entries() if e.meta.get("kind") == kind]
+        artifact = PRETRAINED.get(text)
+        if artifact.kind != kind:
+            raise ValueError(f"{text}: a {artifact.kind} file, not a {kind}")
+        return fetch(artifact, progress)
+    names = [a.name for a in PRETRAINED if a.kind == kind]
     raise FileNotFoundError(
         f"{text}: no such file, and not a known {kind} name "
         f"(known: {', '.join(names) or 'none'}; `lighthouse models` lists them)"

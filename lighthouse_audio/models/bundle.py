@@ -21,6 +21,5 @@ class ModelBundle(NamedTuple):
 
 def build_model_bundle(opt: Mapping[str, Any]) -> ModelBundle:
     """The single way from a config to a model: look up ``opt.model_name`` in ``MODELS``."""
-    import lighthouse_audio.builtins  # noqa: F401 - registers built-in plugins
 
     return MODELS.get(opt["model_name"])(opt)

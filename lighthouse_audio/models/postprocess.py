@@ -182,10 +182,8 @@ def _dataset_max_ts_val(dset_name: str | None) -> float:
     from lighthouse_audio.registry import DATASETS
 
     try:
-        import lighthouse_audio.datasets  # noqa: F401 - registers the built-in datasets
-
         return float(DATASETS.get(dset_name).max_ts_val)
-    except (ImportError, KeyError, AttributeError):
+    except (KeyError, AttributeError):
         return DEFAULT_MAX_TS_VAL
 
 

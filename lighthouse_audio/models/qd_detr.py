@@ -304,7 +304,7 @@ def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR
     )
 
 
-@MODELS.register("qd_detr")
+@MODELS.register(name="qd_detr")
 def build(opt: Mapping[str, Any]) -> ModelBundle:
     """QD-DETR with its criterion and Lighthouse's evaluation post-processing."""
     return ModelBundle(

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lighthouse_audio.features import FeatureSpec
+from lighthouse_audio.encoders.base import FeatureSpec
 from lighthouse_audio.joint.trained import TrainedJointSpace
 from lighthouse_audio.registry import FEATURES
 from lighthouse_audio.testing.dummies import ToyEncoder
@@ -46,12 +46,10 @@ def two_tones(a: int, b: int, seconds: float = 1.5, rate: int = 8000) -> np.ndar
 def toy_align_feature():
     """Registers ``toy-align`` (WideToy, trained joint space for weights ``toy-v1``)."""
     factory = TrainedJointSpace(TOY_FEATURE, lambda **kw: "toy-v1")
-    spec = FeatureSpec(
-        TOY_FEATURE, "audio", NUM_BANDS, 16, encoder=lambda **kw: WideToy(), joint_space=factory
-    )
-    FEATURES.add(TOY_FEATURE, spec, domain="audio")
+    spec = FeatureSpec(TOY_FEATURE, "audio", encoder=lambda **kw: WideToy(), joint_space=factory)
+    FEATURES.register(spec)
     yield spec
-    FEATURES._entries.pop(TOY_FEATURE)
+    FEATURES.unregister(TOY_FEATURE)
 
 
 def write_manifest(folder: Path, lines: list[dict]) -> Path:

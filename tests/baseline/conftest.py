@@ -70,13 +70,13 @@ def write_layout_manifest(root: Path, window: float = 1.0, frames: str = "none")
 @pytest.fixture
 def joint_feature():
     """Registers the ``toy-joint`` feature (no joint-space factory) for one test."""
-    from lighthouse_audio.features import FeatureSpec
+    from lighthouse_audio.encoders.base import FeatureSpec
     from lighthouse_audio.registry import FEATURES
 
-    spec = FeatureSpec(FEATURE, "audio", DIM, DIM)
-    FEATURES.add(FEATURE, spec, domain="audio")
+    spec = FeatureSpec(FEATURE, "audio")  # read from disk only: no encoder
+    FEATURES.register(spec)
     yield spec
-    FEATURES._entries.pop(FEATURE)
+    FEATURES.unregister(FEATURE)
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_second_run_never_overwrites(joint_feature, toy_root, space_file, tmp_pa
 def test_default_grid_and_feature_factory(toy_root, tmp_path, capsys):
     """A feature whose spec builds its own joint space needs no --joint-space; with no
     manifest the layout comes from the arguments."""
-    from lighthouse_audio.features import FeatureSpec
+    from lighthouse_audio.encoders.base import FeatureSpec
     from lighthouse_audio.registry import FEATURES
 
     calls = []
@@ -89,14 +89,14 @@ def test_default_grid_and_feature_factory(toy_root, tmp_path, capsys):
         return identity_space()
 
     (toy_root / FEATURE / "manifest.json").unlink()
-    FEATURES.add(FEATURE, FeatureSpec(FEATURE, "audio", 4, 4, joint_space=factory), domain="audio")
+    FEATURES.register(FeatureSpec(FEATURE, "audio", joint_space=factory))
     try:
         args = ["tune-baseline", "--feature", FEATURE, "--features", str(toy_root), "--val",
                 str(toy_root / "val.jsonl"), "--results-dir", str(tmp_path / "r"),
                 "--frames", "none", "--no-progress", "--dataset", "clotho-moment"]  # fmt: skip
         assert main(args) == 0
     finally:
-        FEATURES._entries.pop(FEATURE)
+        FEATURES.unregister(FEATURE)
     assert calls == [None]
     run = tmp_path / "r" / "sliding_window" / "clotho-moment" / f"{FEATURE}_w1"
     config = yaml.safe_load((run / "config.yaml").read_text())

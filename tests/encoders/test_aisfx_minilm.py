@@ -71,8 +71,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_feature_registered():
     spec = FEATURES.get("aisfx-minilm")
-    assert spec is aisfx_minilm.FEATURE
-    assert (spec.a_feat_dim, spec.t_feat_dim, spec.domain) == (512, 384, "audio")
+    assert spec is aisfx_minilm.FEATURE and spec.domain == "audio"
     assert spec.encoder is aisfx_minilm.build_aisfx_minilm_encoder
 
 

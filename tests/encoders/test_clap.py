@@ -14,7 +14,14 @@ import pytest
 import torch
 
 from lighthouse_audio.encoders import clap
-from lighthouse_audio.encoders.clap import (
+from lighthouse_audio.encoders.clap.frontend import (
+    ClapLogMel,
+    dft_kernels,
+    num_stft_frames,
+    slaney_mel_filterbank,
+)
+from lighthouse_audio.encoders.clap.tokenizer import msclap_tokenize
+from lighthouse_audio.encoders.clap.weights import (
     LEGACY_GPT2_BUFFER,
     WEIGHTS_ENV,
     check_state_dict,
@@ -22,13 +29,6 @@ from lighthouse_audio.encoders.clap import (
     find_clap_weights,
     find_gpt2_tokenizer,
     load_clap_weights,
-    msclap_tokenize,
-)
-from lighthouse_audio.encoders.clap_frontend import (
-    ClapLogMel,
-    dft_kernels,
-    num_stft_frames,
-    slaney_mel_filterbank,
 )
 from tests.encoders.conftest import MSCLAP_VARIANT
 

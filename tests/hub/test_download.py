@@ -109,9 +109,9 @@ def named_checkpoint(http_server, online):
         "a test file",
         url=f"{base}/records/1/files/test.ckpt",
     )
-    PRETRAINED.add(artifact.name, artifact, kind=artifact.kind)
+    PRETRAINED.register(artifact)
     yield artifact, served
-    PRETRAINED._entries.pop(artifact.name)
+    PRETRAINED.unregister(artifact.name)
 
 
 def test_a_name_downloads_once_and_is_checked_on_every_use(named_checkpoint):

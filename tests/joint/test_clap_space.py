@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import lighthouse_audio.builtins  # noqa: F401
 from lighthouse_audio.registry import FEATURES
 
 CAPTIONS = ["a dog barks twice", "rain falls on a tin roof, then thunder"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import lighthouse_audio.builtins  # noqa: F401
 from lighthouse_audio.joint.space import JointSpaceError
 from lighthouse_audio.joint.trained import TrainedJointSpace, default_joint_space_path
 from lighthouse_audio.registry import FEATURES

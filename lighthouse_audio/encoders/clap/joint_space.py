@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 
-from lighthouse_audio.encoders.clap import (
-    ClapProjection,
+from lighthouse_audio.encoders.clap.networks import ClapProjection
+from lighthouse_audio.encoders.clap.weights import (
     convert_msclap_state_dict,
     find_clap_weights,
     load_clap_weights,
@@ -32,8 +32,7 @@ __all__ = ["build_clap_joint_space"]
 def build_clap_joint_space(path: str | os.PathLike | None = None) -> JointSpace:
     """MS-CLAP 2023's projections as a :class:`JointSpace` (1024-d, ``text_pooling="last"``).
 
-    ``path`` is the weights file, looked up like the encoder's (:func:`find_clap_weights`: the
-    given path, ``$LIGHTHOUSE_AUDIO_CLAP_WEIGHTS``, the Hugging Face cache; never downloaded), with
+    ``path`` is the weights file, looked up like the encoder's (:func:`find_clap_weights`), with
     the encoder's one-line errors. ``meta`` holds the file's path and msclap's ``logit_scale``.
     The space is rebuilt from the weights, never saved (it has no head specs).
     """
