@@ -29,8 +29,8 @@ import yaml
 
 from lighthouse_audio.cli.main import main as lighthouse
 from lighthouse_audio.demo.pipeline import FEATURE, safe_name
-from lighthouse_audio.evaluation.io import load_jsonl
 from lighthouse_audio.extraction.manifest import read_manifest
+from lighthouse_audio.file_io import load_jsonl, write_jsonl
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SOUNDS = HERE.parents[1] / "shared" / "sounds"
@@ -86,12 +86,6 @@ def class_queries(split_dir: Path, labels: dict[str, str], first_qid: int) -> li
             "vid": vid, "relevant_windows": sorted(spans), "label": label,
         })  # fmt: skip
     return queries
-
-
-def write_jsonl(lines: list[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return path
 
 
 def run_config(run: Path) -> dict[str, Any]:

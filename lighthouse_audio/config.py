@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from easydict import EasyDict
 
+from lighthouse_audio.data.layout import FeatureLayout
+
 DEFAULT_CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 
 # Keys a run may set although no YAML layer defines them (Lighthouse adds them itself or reads
@@ -79,7 +81,7 @@ def add_derived_keys(cfg: EasyDict, feature: str) -> EasyDict:
     cfg.v_feat_dirs = (
         [os.path.join(dset_features, t) for t in v_types.split("_")] if v_types else None
     )
-    cfg.t_feat_dir = os.path.join(dset_features, f"{cfg.t_feat_type}_text")
+    cfg.t_feat_dir = str(FeatureLayout(dset_features, cfg.t_feat_type).text_dir)
     a_types = cfg.get("a_feat_types")
     cfg.a_feat_dirs = [os.path.join(dset_features, a_types)] if a_types else None
     cfg.t_feat_dir_pretrain_eval = None
@@ -155,8 +157,6 @@ def to_plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def save_config(cfg: Mapping[str, Any], path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(to_plain(cfg), f, sort_keys=False)
-    os.replace(tmp, path)
+    from lighthouse_audio.file_io import write_text
+
+    write_text(path, yaml.safe_dump(to_plain(cfg), sort_keys=False))

@@ -24,7 +24,8 @@ from tqdm import tqdm
 from lighthouse_audio.align.clips import CaptionedClip
 from lighthouse_audio.audio.io import AudioError
 from lighthouse_audio.encoders.base import AudioTextEncoder
-from lighthouse_audio.extraction.pipeline import atomic_savez, chunks, encode_recording, is_complete
+from lighthouse_audio.extraction.pipeline import chunks, encode_recording, is_complete
+from lighthouse_audio.file_io import save_npz
 
 __all__ = ["ClipFeatures", "encode_clips"]
 
@@ -85,7 +86,7 @@ def encode_clips(
                 )
                 if cached is not None:
                     cached.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_savez(cached, features=features)
+                    save_npz(cached, features=features)
         except (AudioError, OSError) as e:
             out.skipped.append((clip.key, str(e).strip().splitlines()[0] if str(e) else repr(e)))
             continue
@@ -124,6 +125,6 @@ def _encode_captions(
                 states[caption] = state = np.asarray(state, dtype=np.float32)
                 if (path := cache_path(caption)) is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_savez(path, last_hidden_state=state)
+                    save_npz(path, last_hidden_state=state)
             bar.update(len(batch))
     return states

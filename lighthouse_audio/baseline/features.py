@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from lighthouse_audio.data.features import read_feature_array
-from lighthouse_audio.extraction.manifest import MANIFEST_NAME, read_manifest
+from lighthouse_audio.data.layout import MANIFEST_NAME
+from lighthouse_audio.extraction.manifest import read_manifest
 
 from .moments import frame_centres
 
-__all__ = ["FrameLayout", "audio_path", "load_raw", "resolve_layout", "text_path"]
+__all__ = ["FrameLayout", "load_raw", "resolve_layout"]
 
 DEFAULT_LAYOUT = {"window": 1.0, "hop": 1.0, "frames": "center"}
 
@@ -67,14 +68,6 @@ def resolve_layout(
     result = FrameLayout(float(layout["window"]), float(layout["hop"]), str(layout["frames"]))
     result.centres(0)  # validates window, hop and frames
     return result
-
-
-def audio_path(root: Path, feature: str, vid: str) -> Path:
-    return Path(root) / feature / f"{vid}.npz"
-
-
-def text_path(root: Path, feature: str, qid: str | int) -> Path:
-    return Path(root) / f"{feature}_text" / f"qid{qid}.npz"
 
 
 def load_raw(path: Path, key: str) -> np.ndarray:

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lighthouse_audio.data.layout import AUDIO_KEY, TEXT_KEY, FeatureLayout
 from lighthouse_audio.data.manifest import MomentQuery
 from lighthouse_audio.joint.space import JointSpace, load_joint_space
 
-from .features import FrameLayout, audio_path, load_raw, text_path
+from .features import FrameLayout, load_raw
 
 __all__ = ["SimilarityCurves", "build_joint_space", "compute_curves"]
 
@@ -82,6 +83,7 @@ def compute_curves(
     ``{root}/{feature}/{vid}.npz`` key ``features``, ``{root}/{feature}_text/qid{qid}.npz`` key
     ``last_hidden_state``). A query whose audio or text file is missing is skipped; an unreadable
     or mis-shaped file is an error."""
+    files = FeatureLayout(root, feature)
     by_vid: dict[str, list[int]] = defaultdict(list)
     for index, query in enumerate(queries):
         by_vid[query.vid].append(index)
@@ -89,15 +91,15 @@ def compute_curves(
     skipped: dict[int, str] = {}
     for vid, indices in tqdm(by_vid.items(), desc="similarity", unit="clip", disable=not progress):
         try:
-            frames = load_raw(audio_path(root, feature, vid), "features")
+            frames = load_raw(files.audio_path(vid), AUDIO_KEY)
         except FileNotFoundError as e:
             skipped.update((i, f"{queries[i].qid}: {e}") for i in indices)
             continue
-        audio = _embed(space.embed_audio, frames, audio_path(root, feature, vid))
+        audio = _embed(space.embed_audio, frames, files.audio_path(vid))
         for i in indices:
-            path = text_path(root, feature, queries[i].qid)
+            path = files.text_path(queries[i].qid)
             try:
-                tokens = load_raw(path, "last_hidden_state")
+                tokens = load_raw(path, TEXT_KEY)
             except FileNotFoundError as e:
                 skipped[i] = f"{queries[i].qid}: {e}"
                 continue

@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.config import save_config
     from lighthouse_audio.data.manifest import load_queries
     from lighthouse_audio.engine.run_dir import next_free_dir
-    from lighthouse_audio.engine.train import write_jsonl
-    from lighthouse_audio.evaluation.io import save_json
     from lighthouse_audio.evaluation.metrics import eval_submission
+    from lighthouse_audio.file_io import write_json, write_jsonl
     from lighthouse_audio.registry import DATASETS, FEATURES, check_pair
 
     progress = not args.no_progress
@@ -121,14 +120,14 @@ def run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     opt["results_dir"] = str(run_dir)
     save_config(opt, run_dir / "config.yaml")
-    save_json(search.metrics, run_dir / "best_val_metrics.json")
-    save_json(search.grid, run_dir / "val_grid.json")
+    write_json(search.metrics, run_dir / "best_val_metrics.json")
+    write_json(search.grid, run_dir / "val_grid.json")
     print(f"lighthouse: run folder {run_dir}")
     _print_table(search.grid, search.threshold, search.median_length)
     if test_result is not None:
         write_jsonl(test_result.predictions, run_dir / "test_preds.jsonl")
         test_metrics = eval_submission(test_result.predictions, test_result.ground_truth)
-        save_json(test_metrics, run_dir / "test_metrics.json")
+        write_json(test_metrics, run_dir / "test_metrics.json")
         brief = test_metrics["brief"]
         print(f"test: {_format_brief(brief)}")
     return 0

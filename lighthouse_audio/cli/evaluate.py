@@ -64,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
-    from lighthouse_audio.evaluation.io import load_jsonl
+    from lighthouse_audio.file_io import load_jsonl
 
     return load_jsonl(args.submission), load_jsonl(args.gt)
 
@@ -72,8 +72,8 @@ def _load(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lighthouse_audio.evaluation.io import save_json
     from lighthouse_audio.evaluation.metrics import eval_submission
+    from lighthouse_audio.file_io import write_json
 
     submission, ground_truth = _load(args)
     try:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError(f"{args.submission} vs {args.gt}: {exc}") from None
     if args.save:  # saved first, so a closed stdout cannot lose the result
-        save_json(metrics, args.save)
+        write_json(metrics, args.save)
     print(json.dumps(metrics, indent=4))
     return 0
 
@@ -91,7 +91,6 @@ def run_sed(args: argparse.Namespace) -> int:
     the dev-tuned result under ``"tuned"`` and the event/segment scores (summary on stderr)."""
     import sys
 
-    from lighthouse_audio.evaluation.io import load_jsonl, save_json
     from lighthouse_audio.evaluation.sed import (
         format_sed_stdout,
         parse_thresholds,
@@ -99,6 +98,7 @@ def run_sed(args: argparse.Namespace) -> int:
         sed_result,
         tune_threshold,
     )
+    from lighthouse_audio.file_io import load_jsonl, write_json
 
     if (args.tune_submission is None) != (args.tune_gt is None):
         raise ValueError("--tune-submission and --tune-gt go together")
@@ -134,7 +134,7 @@ def run_sed(args: argparse.Namespace) -> int:
         result["tuned"] = tuned
 
     if args.save:
-        save_json(result, args.save)
+        write_json(result, args.save)
     # stdout stays the wrapper's three lines for --threshold, so scripts parsing it keep working.
     print(format_sed_stdout(result), end="")
     sys.stderr.write(_summary(result))

@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import lighthouse_audio
     from lighthouse_audio.config import parse_override
+    from lighthouse_audio.data.layout import FeatureLayout
     from lighthouse_audio.data.manifest import load_queries
     from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.extraction.manifest import (
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         read_manifest,
         write_manifest,
     )
-    from lighthouse_audio.extraction.pipeline import extract_audio, extract_text, find_audio_files
+    from lighthouse_audio.extraction.pipeline import extract_audio, extract_text, recordings_by_vid
     from lighthouse_audio.registry import FEATURES
 
     spec = FEATURES.get(args.feature)
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     hop = args.hop or encoder.hop
     frames = args.frames or encoder.frames
 
-    audio_out = args.out / args.feature
+    audio_out = FeatureLayout(args.out, args.feature).audio_dir
     manifest = FeatureManifest(
         feature=args.feature, weights_id=encoder.weights_id(), sample_rate=encoder.sample_rate,
         window=window, hop=hop, frames=frames, audio_dim=encoder.audio_dim,
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     audio_out.mkdir(parents=True, exist_ok=True)
     write_manifest(audio_out, manifest)
 
-    files = find_audio_files(args.audio_dir)
+    files = recordings_by_vid(args.audio_dir)
     queries = [q for path in args.jsonl for q in load_queries(path, require_windows=False)]
     if queries:
         wanted = dict.fromkeys(q.vid for q in queries)
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(report.summary("audio"))
     if queries:
-        text_out = args.out / f"{args.feature}_text"
+        text_out = FeatureLayout(args.out, args.feature).text_dir
         text_report = extract_text(
             encoder, [(q.qid, q.query) for q in queries], text_out, args.batch_size, progress
         )

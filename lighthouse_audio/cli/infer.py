@@ -146,9 +146,8 @@ def write_and_score(
     """Write the predictions; with ``--eval``, score them against ``ground_truth`` and save."""
     import json
 
-    from lighthouse_audio.engine.train import write_jsonl
-    from lighthouse_audio.evaluation.io import save_json
     from lighthouse_audio.evaluation.metrics import eval_submission
+    from lighthouse_audio.file_io import write_json, write_jsonl
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(predictions, args.out)
@@ -157,5 +156,5 @@ def write_and_score(
         metrics = eval_submission(predictions, ground_truth)
         print(json.dumps(metrics["brief"], indent=4))
         save_path = args.save_metrics or args.out.with_suffix(".metrics.json")
-        save_json(metrics, save_path)
+        write_json(metrics, save_path)
         print(f"lighthouse: wrote metrics to {save_path}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -76,14 +75,12 @@ def read_queries(args: argparse.Namespace) -> list[str]:
 
 def find_recordings(inputs: list[Path]) -> list[Path]:
     """The files given, and every audio file (by extension) under the folders given."""
-    from lighthouse_audio.extraction.pipeline import AUDIO_EXTENSIONS
+    from lighthouse_audio.data.layout import find_audio_files
 
     found: list[Path] = []
     for path in inputs:
         if path.is_dir():
-            found += sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-            )
+            found += find_audio_files(path)
         else:
             found.append(path)  # checked when read, so a missing file is reported, not fatal
     if not found:
@@ -110,13 +107,9 @@ def _write_output(path: Path, lines: list[dict], as_json: bool) -> None:
     if str(path) == "-":
         sys.stdout.write(text)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from lighthouse_audio.file_io import write_text
+
+    write_text(path, text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lighthouse_audio.data.features import FeatureStore
+from lighthouse_audio.data.layout import text_name
 from lighthouse_audio.data.limits import LengthLimits
 from lighthouse_audio.data.manifest import MomentQuery
 from lighthouse_audio.data.targets import (
@@ -103,7 +104,7 @@ class MomentDataset(Dataset):
         return len(self.queries)
 
     def text_name(self, query: MomentQuery) -> str:
-        return f"qid{query.qid}"
+        return text_name(query.qid)
 
     def preload(self, progress: bool = True) -> None:
         """Read every feature file now (see ``FeatureStore.preload``)."""

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lighthouse_audio.data.layout import check_file_name
+
 L2_EPS = 1e-5
 
 # Which config key a stored array's width must match; named in dim-mismatch errors so the user
@@ -92,7 +94,8 @@ class FeatureStore:
         )
 
     def path(self, name: str) -> Path:
-        return self.directory / self.name_format.format(name)
+        """The file for ``name``; a name that would leave the folder is a ``ValueError``."""
+        return self.directory / self.name_format.format(check_file_name(name, "feature name"))
 
     def exists(self, name: str) -> bool:
         return name in self._arrays or self.path(name).is_file()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -225,22 +224,7 @@ def load_queries(
 
 
 def save_queries(queries: Iterable[MomentQuery], path: str | os.PathLike) -> None:
-    """Write JSONL atomically: a temporary file in the same folder, then ``os.replace``, so a
-    crash never leaves a half-written manifest behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for q in queries:
-                f.write(json.dumps(q.to_dict(), ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a manifest is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write JSON Lines atomically (``file_io``): never a half-written manifest."""
+    from lighthouse_audio.file_io import write_jsonl
+
+    write_jsonl((q.to_dict() for q in queries), path, ensure_ascii=False)

@@ -38,6 +38,7 @@ import soxr
 from tqdm import tqdm
 
 from lighthouse_audio.demo.sources import SoundSource, load_packages, load_sources
+from lighthouse_audio.file_io import atomic_write, write_text
 from lighthouse_audio.paths import default_cache_dir
 
 __all__ = [
@@ -194,18 +195,16 @@ def write_sound(path: Path, signal: np.ndarray, sample_rate: int) -> None:
     if path.suffix.lower() not in formats:
         raise ValueError(f"{path}: can only write {', '.join(formats)}")
     fmt, subtype = formats[path.suffix.lower()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        # libsndfile wraps, not clips, floats beyond full scale when writing integers
-        signal = np.clip(np.asarray(signal, dtype=np.float32), -1.0, 1.0)
+    # libsndfile wraps, not clips, floats beyond full scale when writing integers
+    signal = np.clip(np.asarray(signal, dtype=np.float32), -1.0, 1.0)
+
+    def write(tmp: Path) -> None:
         with sf.SoundFile(os.fspath(tmp), "w", sample_rate, 1, subtype, format=fmt) as f:
             # In blocks: libsndfile 1.2's Vorbis encoder crashes on one long write.
             for start in range(0, len(signal), WRITE_BLOCK):
                 f.write(signal[start : start + WRITE_BLOCK])
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)
 
 
 def _convert_package(
@@ -305,9 +304,7 @@ def rebuild_sound_set(
 def _write_manifest(out_dir: Path) -> None:
     present = [s for s in load_sources() if (out_dir / s.path).is_file()]
     text = "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in present)
-    tmp = out_dir / f".manifest.jsonl.{os.getpid()}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out_dir / "manifest.jsonl")
+    write_text(out_dir / "manifest.jsonl", text)
     packages = load_packages()
     rows = [
         f"| {p.name} ({p.version}) | {p.description} | {p.licenses} | {p.credit} |"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lighthouse_audio.demo.sound_set import Recording
-from lighthouse_audio.simulation.recipe import write_text_atomic
+from lighthouse_audio.file_io import write_text
 
 __all__ = ["align_train_split", "write_align_manifest"]
 
@@ -30,7 +30,7 @@ def write_align_manifest(recordings: Sequence[Recording], out: Path) -> Path:
     ]
     content = "".join(line + "\n" for line in lines)
     if not out.is_file() or out.read_text(encoding="utf-8") != content:
-        write_text_atomic(out, content)
+        write_text(out, content)
     return out
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from lighthouse_audio.audio.io import load_audio
+from lighthouse_audio.file_io import atomic_write
 
 __all__ = ["log_spectrogram", "write_moment_picture"]
 
@@ -102,11 +103,4 @@ def write_moment_picture(
         Patch(color=PRED_COLOR, label="predicted (top-1, score)" if top_k == 1 else "predicted"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out_path
+    return atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png"))

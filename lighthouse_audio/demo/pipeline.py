@@ -37,8 +37,8 @@ from lighthouse_audio.audio.io import resampled_length
 from lighthouse_audio.demo.config import TRAIN_DEFAULTS, DemoConfig
 from lighthouse_audio.demo.sound_set import Recording, load_sound_set
 from lighthouse_audio.demo.split import SPLITS, split_by_recording
+from lighthouse_audio.file_io import write_text
 from lighthouse_audio.simulation.preprocess import background_windows
-from lighthouse_audio.simulation.recipe import write_text_atomic
 
 __all__ = [
     "FEATURE",
@@ -300,7 +300,7 @@ def _simulate_split(
         for r in recordings
         if r.role == "fg"
     ]
-    write_text_atomic(fg_manifest, "".join(line + "\n" for line in lines))
+    write_text(fg_manifest, "".join(line + "\n" for line in lines))
     backgrounds = [r for r in recordings if r.role == "bg"]
     for r in backgrounds:
         _link(r.path, bg_dir / f"{safe_name(r.key)}{r.path.suffix}")
@@ -336,7 +336,7 @@ def _simulate_split(
             query = json.loads(line)
             query["qid"] = str(index * QID_STRIDE + int(query["qid"]))
             queries.append(query)
-    write_text_atomic(target, "".join(json.dumps(q) + "\n" for q in queries))
+    write_text(target, "".join(json.dumps(q) + "\n" for q in queries))
     stats = {
         "foreground_recordings": len(lines),
         "background_recordings": len(backgrounds),
@@ -423,9 +423,8 @@ def _test(
     from lighthouse_audio.demo.baseline import chance_metrics
     from lighthouse_audio.demo.picture import write_moment_picture
     from lighthouse_audio.engine.evaluate import predict
-    from lighthouse_audio.engine.train import write_jsonl
-    from lighthouse_audio.evaluation.io import save_json
     from lighthouse_audio.evaluation.metrics import eval_submission
+    from lighthouse_audio.file_io import write_json, write_jsonl
     from lighthouse_audio.prediction.model import load_model
 
     checkpoint = run_dir / "best.ckpt"
@@ -441,7 +440,7 @@ def _test(
     predictions_path = run_dir / "test_preds.jsonl"
     write_jsonl(predictions, predictions_path)
     metrics_path = run_dir / "test_metrics.json"
-    save_json(metrics, metrics_path)
+    write_json(metrics, metrics_path)
 
     train_lines = [json.loads(x) for x in annotations["train"].read_text().splitlines() if x]
     lengths = [e - s for q in train_lines for s, e in q["relevant_windows"] if e > s]
@@ -487,4 +486,4 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
+    write_text(path, json.dumps(obj, indent=2) + "\n")

@@ -8,7 +8,6 @@ an interrupted run can resume.
 
 from __future__ import annotations
 
-import os
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from easydict import EasyDict
 from torch import nn
 
 from lighthouse_audio.engine import safe_unpickler
+from lighthouse_audio.file_io import save_torch
 
 LIGHTHOUSE_KEYS = ("model", "optimizer", "lr_scheduler", "epoch", "opt")
 
@@ -30,15 +30,7 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: Path, payload: Mapping[str, Any]) -> None:
     """Write ``payload`` to ``path`` via a temporary file + rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(dict(payload), tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    save_torch(dict(payload), path)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

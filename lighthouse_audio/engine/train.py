@@ -25,9 +25,9 @@ from lighthouse_audio.data.collate import move_to_device
 from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from lighthouse_audio.engine.evaluate import evaluate
-from lighthouse_audio.evaluation.io import save_json
 from lighthouse_audio.extraction.manifest import CONFIG_KEY as FEATURE_MANIFEST_KEY
 from lighthouse_audio.extraction.manifest import read_manifest
+from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
 
 TRAIN_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str}\n"
@@ -202,7 +202,7 @@ def train(
                     Path(opt.ckpt_filepath),
                     lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt),
                 )
-                save_json(metrics, run_dir / "best_val_metrics.json")
+                write_json(metrics, run_dir / "best_val_metrics.json")
                 write_jsonl(predictions, run_dir / "best_val_preds.jsonl")
             else:
                 state.es_count += 1
@@ -217,10 +217,3 @@ def train(
             print(f"lighthouse: early stop after {state.es_count} epochs without improvement")
             break
     return state
-
-
-def write_jsonl(lines: list[dict], path: Path) -> None:
-    """JSON Lines, each line ending in a newline (so files concatenate), written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    tmp.replace(path)

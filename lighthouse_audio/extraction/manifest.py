@@ -8,13 +8,14 @@ different manifest is refused (it would mix features), and training checks it ag
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-MANIFEST_NAME = "manifest.json"
+from lighthouse_audio.data.layout import MANIFEST_NAME
+from lighthouse_audio.file_io import write_text
+
 # The config (and so checkpoint) key holding the manifest of the features a model was trained on.
 CONFIG_KEY = "feature_manifest"
 
@@ -54,10 +55,7 @@ def read_manifest(folder: Path) -> FeatureManifest | None:
 
 
 def write_manifest(folder: Path, manifest: FeatureManifest) -> None:
-    path = Path(folder) / MANIFEST_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest.to_dict(), indent=2))
-    os.replace(tmp, path)
+    write_text(Path(folder) / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=2))
 
 
 def differences(a: FeatureManifest, b: FeatureManifest) -> list[str]:

@@ -9,7 +9,6 @@ skipped and reported, never fatal to the batch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ from tqdm import tqdm
 
 from lighthouse_audio.audio.io import AudioError, audio_info, resampled_length, stream_audio
 from lighthouse_audio.audio.windows import frame_times, iter_windows
+from lighthouse_audio.data.layout import TEXT_KEY, find_audio_files, text_name
 from lighthouse_audio.encoders.base import AudioTextEncoder
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+from lighthouse_audio.file_io import save_npz
 
 
 @dataclass
@@ -37,15 +36,13 @@ class ExtractionReport:
         return text + "".join(f"\n  skipped {name}: {reason}" for name, reason in self.failed)
 
 
-def find_audio_files(audio_dir: Path) -> dict[str, Path]:
+def recordings_by_vid(audio_dir: Path) -> dict[str, Path]:
     """Every audio file under ``audio_dir`` (recursively), keyed by file stem (the vid)."""
     audio_dir = Path(audio_dir)
     if not audio_dir.is_dir():
         raise FileNotFoundError(f"{audio_dir}: audio folder not found")
     files: dict[str, Path] = {}
-    for path in sorted(audio_dir.rglob("*")):
-        if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
-            continue
+    for path in find_audio_files(audio_dir):
         if path.stem in files:
             raise ValueError(
                 f"{audio_dir}: two recordings share the name '{path.stem}': "
@@ -53,16 +50,6 @@ def find_audio_files(audio_dir: Path) -> dict[str, Path]:
             )
         files[path.stem] = path
     return files
-
-
-def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")  # numpy insists on .npz
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def is_complete(path: Path, key: str, dim: int, num_rows: int | None = None) -> bool:
@@ -127,7 +114,7 @@ def extract_audio(
         except (AudioError, FileNotFoundError) as exc:
             report.failed.append((vid, str(exc)))
             continue
-        atomic_savez(target, features=features, frame_times=times)
+        save_npz(target, features=features, frame_times=times)
         report.written += 1
     return report
 
@@ -145,8 +132,8 @@ def extract_text(
     todo: dict[str, str] = {}
     for qid, text in queries:
         if not str(text).strip():
-            report.failed.append((f"qid{qid}", "empty query text"))
-        elif is_complete(out_dir / f"qid{qid}.npz", "last_hidden_state", encoder.text_dim):
+            report.failed.append((text_name(qid), "empty query text"))
+        elif is_complete(out_dir / f"{text_name(qid)}.npz", TEXT_KEY, encoder.text_dim):
             report.reused += 1
         else:
             todo[str(qid)] = text
@@ -155,7 +142,7 @@ def extract_text(
         for batch in chunks(items, batch_size):
             states = encoder.encode_text([text for _, text in batch])
             for (qid, _), state in zip(batch, states, strict=True):
-                atomic_savez(out_dir / f"qid{qid}.npz", last_hidden_state=state.astype(np.float32))
+                save_npz(out_dir / f"{text_name(qid)}.npz", **{TEXT_KEY: state.astype(np.float32)})
             report.written += len(batch)
             bar.update(len(batch))
     return report

@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+from lighthouse_audio.file_io import write_text
 from lighthouse_audio.hub.catalog import PRETRAINED, Artifact
 from lighthouse_audio.hub.download import (
     DownloadError,
@@ -64,11 +65,8 @@ def _verify(artifact: Artifact, path: Path, digest: str | None = None) -> Path:
                 "and its record to fetch it again"
             )
     else:
-        record_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record_path.with_name(f".{record_path.name}.tmp-{os.getpid()}")
         record = {"sha256": digest, "size": path.stat().st_size, "source": artifact.source}
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, record_path)
+        write_text(record_path, json.dumps(record, indent=2) + "\n")
     return path
 
 

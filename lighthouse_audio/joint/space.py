@@ -134,7 +134,7 @@ class JointSpace(nn.Module):
 
 def save_joint_space(path: str | os.PathLike, space: JointSpace) -> None:
     """Write atomically (temporary file + rename), as checkpoints are."""
-    from lighthouse_audio.engine.checkpoint import save_checkpoint
+    from lighthouse_audio.file_io import save_torch
 
     if set(space.head_specs) != {"audio", "text"}:
         raise JointSpaceError(f"{path}: only spaces with head specs can be saved")
@@ -148,7 +148,7 @@ def save_joint_space(path: str | os.PathLike, space: JointSpace) -> None:
         "state_dict": {k: v.detach().cpu() for k, v in space.state_dict().items()},
         "meta": space.meta,
     }
-    save_checkpoint(Path(path), payload)
+    save_torch(payload, path)
 
 
 def load_joint_space(path: str | os.PathLike, feature: str | None = None) -> JointSpace:

@@ -20,6 +20,7 @@ import numpy as np
 
 from lighthouse_audio.audio.io import audio_info
 from lighthouse_audio.audio.spectrogram import overview_spectrogram
+from lighthouse_audio.file_io import atomic_write
 from lighthouse_audio.prediction.report import format_time
 
 __all__ = ["plot_prediction"]
@@ -109,11 +110,4 @@ def plot_prediction(
     saliency_ax.xaxis.set_major_formatter(_time_formatter(span))
     saliency_ax.set_xlabel("time (s)" if span <= 120 else "time (hh:mm:ss)")
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out_path
+    return atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -7,26 +7,15 @@ folder.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from lighthouse_audio.file_io import write_bytes
 from lighthouse_audio.report.figure import bar_chart_png
 from lighthouse_audio.report.sources import MREntry, SEDEntry
 from lighthouse_audio.report.tables import table1_rows, table2_rows, to_csv, to_markdown
 
 REPORT_FILES = ("report.md", "table1.md", "table1.csv", "table2.md", "table2.csv", "figure.png")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def check_out_dir(out_dir: Path, run_dirs: Sequence[Path], force: bool) -> None:
@@ -88,6 +77,6 @@ def write_report(
     files["report.md"] = "\n".join(sections).encode()
     written = []
     for name, data in files.items():
-        _write_atomic(out_dir / name, data)
+        write_bytes(out_dir / name, data)
         written.append(out_dir / name)
     return written

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lighthouse_audio.data.layout import AUDIO_EXTENSIONS
+
 __all__ = [
-    "AUDIO_SUFFIXES",
     "BackgroundFile",
     "ForegroundEntry",
     "ManifestError",
@@ -34,9 +35,6 @@ __all__ = [
     "iter_foreground_lines",
     "load_foreground_manifest",
 ]
-
-# What libsndfile decodes (MP3 needs libsndfile >= 1.1; see audio/io.py).
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 
 class ManifestError(ValueError):
@@ -154,13 +152,13 @@ def find_backgrounds(folder: str | os.PathLike) -> list[BackgroundFile]:
     files = sorted(
         p
         for p in folder.rglob("*")
-        if p.suffix.lower() in AUDIO_SUFFIXES
+        if p.suffix.lower() in AUDIO_EXTENSIONS
         and p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     if not files:
         raise FileNotFoundError(
-            f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found for backgrounds"
+            f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found for backgrounds"
         )
     stems: dict[str, int] = {}
     for p in files:

@@ -29,6 +29,7 @@ import numpy as np
 import soundfile as sf
 
 from lighthouse_audio.audio.io import AudioError, load_audio
+from lighthouse_audio.file_io import write_text
 from lighthouse_audio.simulation.manifest import (
     BackgroundFile,
     ForegroundEntry,
@@ -41,7 +42,6 @@ from lighthouse_audio.simulation.preprocess import (
     trim_foreground_file,
     write_audio_atomic,
 )
-from lighthouse_audio.simulation.recipe import write_text_atomic
 from lighthouse_audio.simulation.render import RenderReport, map_jobs, render_dataset, staging_dir
 from lighthouse_audio.simulation.sampler import (
     BackgroundClip,
@@ -163,7 +163,7 @@ def simulate_dataset(
             )
         log(f"resuming the unfinished run in {staging}")
     staging.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(settings_file, json.dumps(settings, indent=2) + "\n")
+    write_text(settings_file, json.dumps(settings, indent=2) + "\n")
 
     # One Generator makes every draw (window choice, then Algorithm 1), so a seed fixes all.
     rng = np.random.default_rng(seed)

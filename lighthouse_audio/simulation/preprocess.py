@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from lighthouse_audio.audio.io import load_audio
+from lighthouse_audio.file_io import atomic_write
 
 __all__ = [
     "BackgroundWindow",
@@ -151,14 +152,10 @@ def trim_foreground_file(
 def write_audio_atomic(path: Path, signal: np.ndarray, sample_rate: int) -> None:
     """Write 16-bit PCM (the official ``sf.write`` default) via a temporary file + rename, so
     an interrupted run never leaves a truncated file under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".wav": "WAV", ".flac": "FLAC"}.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: can only write .wav or .flac")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        sf.write(os.fspath(tmp), signal, sample_rate, format=fmt, subtype="PCM_16")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(
+        path,
+        lambda tmp: sf.write(os.fspath(tmp), signal, sample_rate, format=fmt, subtype="PCM_16"),
+    )

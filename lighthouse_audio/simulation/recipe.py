@@ -26,10 +26,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lighthouse_audio.file_io import write_text
 
 Seconds = float
 
@@ -211,20 +212,7 @@ def save_recipes(recipes: list[Recipe], path: str | os.PathLike) -> None:
     trailing newline), so loading and saving an official file gives the same bytes."""
     path = Path(path)
     text = json.dumps([r.to_dict() for r in recipes], indent=4)
-    write_text_atomic(path, text)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the whole new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text)
 
 
 def _check_keys(d: Any, keys: tuple[str, ...], where: str) -> None:

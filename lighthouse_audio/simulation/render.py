@@ -36,8 +36,9 @@ import numpy as np
 import soundfile as sf
 
 from lighthouse_audio.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, load_audio
+from lighthouse_audio.file_io import write_text
 from lighthouse_audio.simulation.preprocess import write_audio_atomic
-from lighthouse_audio.simulation.recipe import Recipe, load_recipes, save_recipes, write_text_atomic
+from lighthouse_audio.simulation.recipe import Recipe, load_recipes, save_recipes
 
 __all__ = [
     "RenderError",
@@ -276,11 +277,11 @@ def render_dataset(
                 # json.dumps defaults as in the generator: lines match the released ones bytewise
                 lines.append(json.dumps(query))
     report.num_queries = len(lines)
-    write_text_atomic(staging / "annotations.jsonl", "".join(line + "\n" for line in lines))
+    write_text(staging / "annotations.jsonl", "".join(line + "\n" for line in lines))
     skipped_file = staging / "skipped.txt"
     if report.skipped:
         text = "".join(f"{name}: {problem}\n" for name, problem in report.skipped)
-        write_text_atomic(skipped_file, text)
+        write_text(skipped_file, text)
     else:
         skipped_file.unlink(missing_ok=True)  # a resumed run fixed what an earlier one skipped
     os.rename(staging, out)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lighthouse_audio.data.layout import AUDIO_KEY, TEXT_KEY, FeatureLayout
+
 
 @dataclass(frozen=True)
 class SyntheticSpec:
@@ -35,20 +37,21 @@ def write_split(
     split: str,
     spec: SyntheticSpec,
     seed: int,
-    audio_dir: str = "clap",
-    text_dir: str = "clap_text",
+    feature: str = "clap",
     qid_offset: int = 0,
 ) -> Path:
-    """Write ``{root}/{audio_dir}/{vid}.npz``, ``{root}/{text_dir}/qid{qid}.npz`` and
-    ``{root}/{split}.jsonl``; returns the jsonl path. One recording per query."""
+    """Write ``{root}/{feature}/{vid}.npz``, ``{root}/{feature}_text/qid{qid}.npz`` (the
+    Lighthouse layout, ``data.layout``) and ``{root}/{split}.jsonl``; returns the jsonl path.
+    One recording per query."""
     root = Path(root)
+    files = FeatureLayout(root, feature)
     rng = np.random.default_rng(seed)
     # Prototypes come from a fixed seed so every split shares the same classes.
     proto_rng = np.random.default_rng(12345)
     audio_protos = proto_rng.standard_normal((spec.num_classes, spec.audio_dim)).astype(np.float32)
     text_protos = proto_rng.standard_normal((spec.num_classes, spec.text_dim)).astype(np.float32)
-    (root / audio_dir).mkdir(parents=True, exist_ok=True)
-    (root / text_dir).mkdir(parents=True, exist_ok=True)
+    files.audio_dir.mkdir(parents=True, exist_ok=True)
+    files.text_dir.mkdir(parents=True, exist_ok=True)
     lines = []
     for i in range(spec.num_queries):
         qid = qid_offset + i
@@ -61,8 +64,8 @@ def write_split(
         num_tokens = int(rng.integers(spec.min_tokens, spec.max_tokens + 1))
         noise = rng.standard_normal((num_tokens, spec.text_dim)).astype(np.float32)
         text = text_protos[cls] + 0.5 * spec.noise * noise
-        np.savez(root / audio_dir / f"{vid}.npz", features=audio)
-        np.savez(root / text_dir / f"qid{qid}.npz", last_hidden_state=text)
+        np.savez(files.audio_path(vid), **{AUDIO_KEY: audio})
+        np.savez(files.text_path(qid), **{TEXT_KEY: text})
         lines.append(
             {
                 "qid": qid,

@@ -77,16 +77,12 @@ def server_recordings(folder: Path | None) -> dict[str, Path]:
     """Name (relative path) -> file, for every audio file under ``folder``, made once."""
     if folder is None:
         return {}
-    from lighthouse_audio.extraction.pipeline import AUDIO_EXTENSIONS
+    from lighthouse_audio.data.layout import find_audio_files
 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: recordings folder not found")
-    return {
-        str(p.relative_to(folder)): p
-        for p in sorted(folder.rglob("*"))
-        if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-    }
+    return {str(p.relative_to(folder)): p for p in find_audio_files(folder)}
 
 
 def parse_queries(text: str | None) -> list[str]:

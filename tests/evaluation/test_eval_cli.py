@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lighthouse_audio.cli.main import main
-from lighthouse_audio.evaluation.io import load_jsonl, save_json
+from lighthouse_audio.file_io import load_jsonl, write_json
 from tests.conftest import SHARED, fixture_files
 
 ANNOTATIONS = SHARED / "data" / "annotations"
@@ -82,6 +82,6 @@ def test_load_jsonl_and_save_json_round_trip(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"a\.jsonl:1: expected a JSON object"):
         load_jsonl(path)
     target = tmp_path / "m.json"
-    save_json({"b": 1, "a": [1.5]}, target)
+    write_json({"b": 1, "a": [1.5]}, target)
     assert target.read_text() == json.dumps({"b": 1, "a": [1.5]}, indent=4)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lighthouse_audio.evaluation.io import load_jsonl
 from lighthouse_audio.evaluation.metrics import (
     IOU_THRESHOLDS,
     eval_submission,
     per_query_details,
 )
+from lighthouse_audio.file_io import load_jsonl
 from tests.conftest import SHARED, fixture_files, lighthouse_fixtures_dir
 
 ANNOTATIONS = SHARED / "data" / "annotations"

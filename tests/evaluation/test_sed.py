@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lighthouse_audio.evaluation.io import load_jsonl
 from lighthouse_audio.evaluation.sed import format_sed_stdout, sed_evaluate
+from lighthouse_audio.file_io import load_jsonl
 from tests.conftest import SHARED, fixture_files, lighthouse_fixtures_dir
 
 ANNOTATIONS = SHARED / "data" / "annotations"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lighthouse_audio.evaluation.io import load_jsonl
 from lighthouse_audio.evaluation.sed_events import (
     build_event_lists,
     event_based_scores,
     sed_event_scores,
     segment_based_scores,
 )
+from lighthouse_audio.file_io import load_jsonl
 from tests.evaluation.sed_cases import TUT_GT, TUT_PREDS
 from tests.evaluation.sed_cases import pred_line as _pred
 from tests.evaluation.sed_cases import ref_line as _ref

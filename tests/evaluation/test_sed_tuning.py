@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from lighthouse_audio.cli.main import main
-from lighthouse_audio.evaluation.io import load_jsonl
 from lighthouse_audio.evaluation.sed import (
     parse_thresholds,
     rasterise,
@@ -17,6 +16,7 @@ from lighthouse_audio.evaluation.sed import (
     threshold_curve,
     tune_threshold,
 )
+from lighthouse_audio.file_io import load_jsonl
 from tests.evaluation.sed_cases import TUT_GT, TUT_PREDS
 from tests.evaluation.sed_cases import pred_line as _pred
 from tests.evaluation.sed_cases import ref_line as _ref
