@@ -25,7 +25,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from lighthouse_audio.extraction.pipeline import encode_recording
+from lighthouse_audio.extraction.extract import encode_recording
 from lighthouse_audio.registry import FEATURES
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

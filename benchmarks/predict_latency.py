@@ -31,7 +31,7 @@ import soundfile as sf
 import torch
 
 from lighthouse_audio.config import load_config
-from lighthouse_audio.data.features import l2_normalize_rows
+from lighthouse_audio.data.feature_store import l2_normalize_rows
 from lighthouse_audio.data.targets import temporal_endpoint_features
 from lighthouse_audio.engine.train import lighthouse_checkpoint
 from lighthouse_audio.models.bundle import build_model_bundle

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from lighthouse_audio.config import load_config
 from lighthouse_audio.data.collate import move_to_device
 from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
-from lighthouse_audio.engine.evaluate import predict
+from lighthouse_audio.engine.validation import predict
 from lighthouse_audio.models.bundle import build_model_bundle
 from lighthouse_audio.testing.synthetic import SyntheticSpec, write_split
 

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lighthouse_audio.audio.io import audio_info
-from lighthouse_audio.data.features import l2_normalize_rows
+from lighthouse_audio.audio.decode import audio_info
+from lighthouse_audio.data.feature_store import l2_normalize_rows
 from lighthouse_audio.encoders.base import AudioTextEncoder
-from lighthouse_audio.extraction.pipeline import encode_recording
+from lighthouse_audio.extraction.extract import encode_recording
 from lighthouse_audio.prediction.chunks import DEFAULT_NMS_IOU
 from lighthouse_audio.prediction.model import LoadedModel, load_model
 from lighthouse_audio.prediction.queries import check_queries

@@ -163,7 +163,7 @@ class WideToy(ToyEncoder):
 
 
 def test_unreadable_empty_and_too_short_audio_are_one_line_errors(tmp_path):
-    from lighthouse_audio.audio.io import AudioError
+    from lighthouse_audio.audio.decode import AudioError
 
     manifest = NONE_FRAMES_MANIFEST
     predictor = QDDETRPredictor(toy_checkpoint(tmp_path / "n.ckpt", manifest=manifest))

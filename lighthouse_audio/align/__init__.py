@@ -7,6 +7,6 @@ The result is a :class:`~lighthouse_audio.joint.space.JointSpace` file that the 
 ``joint_space`` factory loads (:mod:`lighthouse_audio.joint.trained`).
 """
 
-from lighthouse_audio.align.pipeline import AlignResult, align_feature
+from lighthouse_audio.align.align_feature import AlignResult, align_feature
 
 __all__ = ["AlignResult", "align_feature"]

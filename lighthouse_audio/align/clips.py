@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lighthouse_audio.demo.split import split_by_recording
-from lighthouse_audio.simulation.manifest import (
+from lighthouse_audio.data.splits import split_by_recording
+from lighthouse_audio.simulation.inputs import (
     ForegroundEntry,
     ManifestError,
     iter_foreground_lines,
@@ -60,7 +60,7 @@ def load_captioned_clips(
     """The manifest's captioned clips whose file exists, in manifest order.
 
     Lines are read and checked as the simulator's foreground manifest is
-    (:func:`~lighthouse_audio.simulation.manifest.iter_foreground_lines`, ``ForegroundEntry``).
+    (:func:`~lighthouse_audio.simulation.inputs.iter_foreground_lines`, ``ForegroundEntry``).
     Lines without a caption and files that do not exist are skipped and reported through
     ``log`` (one line each kind); a missing manifest, a malformed line or no captioned clip at
     all raises a one-line error.
@@ -109,7 +109,7 @@ def manifest_sha256(manifest: str | os.PathLike) -> str:
 def split_clips(
     clips: Sequence[CaptionedClip], heldout: float, seed: int
 ) -> tuple[list[CaptionedClip], list[CaptionedClip]]:
-    """``(train, heldout)`` by recording (:func:`~lighthouse_audio.demo.split.split_by_recording`,
+    """``(train, heldout)`` by recording (:func:`~lighthouse_audio.data.splits.split_by_recording`,
     recordings weighted by their clip count): clips of one recording never land on both sides.
     Deterministic given ``seed``, whatever the clips' order."""
     if not 0.0 < heldout < 1.0:

@@ -22,9 +22,9 @@ import numpy as np
 from tqdm import tqdm
 
 from lighthouse_audio.align.clips import CaptionedClip
-from lighthouse_audio.audio.io import AudioError
+from lighthouse_audio.audio.decode import AudioError
 from lighthouse_audio.encoders.base import AudioTextEncoder
-from lighthouse_audio.extraction.pipeline import chunks, encode_recording, is_complete
+from lighthouse_audio.extraction.extract import chunks, encode_recording, is_complete
 from lighthouse_audio.file_io import save_npz
 
 __all__ = ["ClipFeatures", "encode_clips"]

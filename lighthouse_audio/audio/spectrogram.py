@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from lighthouse_audio.audio.io import stream_audio
+from lighthouse_audio.audio.decode import stream_audio
 
 __all__ = ["overview_spectrogram"]
 
@@ -42,7 +42,7 @@ def overview_spectrogram(
     Columns are ``HOP`` samples (10 ms) apart, max-pooled by the smallest factor that fits
     ``max_columns``; ``times`` are the pooled columns' centres in seconds from the file's start.
     """
-    from lighthouse_audio.audio.io import audio_info
+    from lighthouse_audio.audio.decode import audio_info
 
     duration = audio_info(path).duration
     end = duration if end is None else min(end, duration)

@@ -24,7 +24,7 @@ length in samples.
     is dropped). Cutting a signal shorter than one window raises ``AudioError``.
 
 ``cut_windows`` cuts an in-memory signal; ``iter_windows`` cuts the blocks of
-``lighthouse_audio.audio.io.stream_audio`` while holding only one block plus the overlap tail
+``lighthouse_audio.audio.decode.stream_audio`` while holding only one block plus the overlap tail
 (``< win`` samples) and one batch. Both give bit-identical windows.
 
 >>> num_frames(10 * 16000, 16000, window=1.0, hop=1.0, frames="center")
@@ -42,7 +42,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from lighthouse_audio.audio.io import AudioError
+from lighthouse_audio.audio.decode import AudioError
 
 __all__ = [
     "FRAME_CONVENTIONS",

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from lighthouse_audio.registry import BASELINES
 
-from .features import FrameLayout, resolve_layout
+from .frames import FrameLayout, resolve_layout
 from .moments import check_median_length
 
 __all__ = [
@@ -84,7 +84,7 @@ class SlidingWindowBaseline:
         self, jsonl: Path, root: Path, require_windows: bool = False, progress: bool = True
     ) -> SplitPrediction:
         """Predict every query of a Lighthouse jsonl split whose features are under ``root``."""
-        from lighthouse_audio.data.manifest import load_queries
+        from lighthouse_audio.data.annotations import load_queries
 
         from .predict import predict_lines
         from .similarity import compute_curves

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from lighthouse_audio.data.annotations import MomentQuery
 from lighthouse_audio.data.layout import AUDIO_KEY, TEXT_KEY, FeatureLayout
-from lighthouse_audio.data.manifest import MomentQuery
 from lighthouse_audio.joint.space import JointSpace, load_joint_space
 
-from .features import FrameLayout, load_raw
+from .frames import FrameLayout, load_raw
 
 __all__ = ["SimilarityCurves", "build_joint_space", "compute_curves"]
 

@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
+    from lighthouse_audio.align.align_feature import align_feature
     from lighthouse_audio.align.metrics import format_table
-    from lighthouse_audio.align.pipeline import align_feature
     from lighthouse_audio.align.train import HeadsConfig
     from lighthouse_audio.cli.main import UserError
     from lighthouse_audio.config import parse_override

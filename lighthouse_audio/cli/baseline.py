@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lighthouse_audio.baseline.features import resolve_layout
+    from lighthouse_audio.baseline.frames import resolve_layout
     from lighthouse_audio.baseline.model import MODEL_NAME, build
     from lighthouse_audio.baseline.similarity import build_joint_space, compute_curves
     from lighthouse_audio.baseline.tune import (
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         grid_search,
     )
     from lighthouse_audio.config import save_config
-    from lighthouse_audio.data.manifest import load_queries
+    from lighthouse_audio.data.annotations import load_queries
     from lighthouse_audio.engine.run_dir import next_free_dir
     from lighthouse_audio.evaluation.metrics import eval_submission
     from lighthouse_audio.file_io import write_json, write_jsonl

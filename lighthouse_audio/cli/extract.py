@@ -34,16 +34,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import lighthouse_audio
     from lighthouse_audio.config import parse_override
+    from lighthouse_audio.data.annotations import load_queries
     from lighthouse_audio.data.layout import FeatureLayout
-    from lighthouse_audio.data.manifest import load_queries
     from lighthouse_audio.devices import resolve_device
-    from lighthouse_audio.extraction.manifest import (
+    from lighthouse_audio.extraction.extract import extract_audio, extract_text, recordings_by_vid
+    from lighthouse_audio.extraction.feature_manifest import (
         FeatureManifest,
         differences,
         read_manifest,
         write_manifest,
     )
-    from lighthouse_audio.extraction.pipeline import extract_audio, extract_text, recordings_by_vid
     from lighthouse_audio.registry import FEATURES
 
     spec = FEATURES.get(args.feature)

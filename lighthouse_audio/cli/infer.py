@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return run_from_config(args, config_path)
 
     from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
-    from lighthouse_audio.engine.evaluate import predict
+    from lighthouse_audio.engine.validation import predict
     from lighthouse_audio.prediction.model import load_model
 
     loaded = load_model(args.checkpoint, device=args.device)

@@ -13,7 +13,7 @@ import sys
 COMMAND_MODULES = (
     "lighthouse_audio.cli.list_plugins",
     "lighthouse_audio.cli.train",
-    "lighthouse_audio.cli.evaluate",
+    "lighthouse_audio.cli.score",
     "lighthouse_audio.cli.report",
     "lighthouse_audio.cli.infer",
     "lighthouse_audio.cli.predict",

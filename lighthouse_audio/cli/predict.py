@@ -115,9 +115,9 @@ def _write_output(path: Path, lines: list[dict], as_json: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from lighthouse_audio.audio.io import AudioError
+    from lighthouse_audio.audio.decode import AudioError
     from lighthouse_audio.config import parse_override
-    from lighthouse_audio.prediction.report import format_recording, result_line
+    from lighthouse_audio.prediction.formatting import format_recording, result_line
     from lighthouse_audio.predictor import MomentPredictor
 
     if args.top_k < 1:

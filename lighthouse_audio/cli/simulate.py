@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> RenderReport:
     from dataclasses import replace
 
-    from lighthouse_audio.simulation.pipeline import simulate_dataset
     from lighthouse_audio.simulation.sampler import SimulationConfig
+    from lighthouse_audio.simulation.simulate import simulate_dataset
 
     config = SimulationConfig.from_yaml(args.config) if args.config else SimulationConfig()
     if args.clip_length is not None:

@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from lighthouse_audio.data.features import FeatureStore
+from lighthouse_audio.data.annotations import MomentQuery
+from lighthouse_audio.data.feature_store import FeatureStore
 from lighthouse_audio.data.layout import text_name
 from lighthouse_audio.data.limits import LengthLimits
-from lighthouse_audio.data.manifest import MomentQuery
 from lighthouse_audio.data.targets import (
     positive_frame_mask,
     saliency_labels,

@@ -14,7 +14,7 @@ which package each sound is, and this module fetches the packages through the ma
 ``<cache>`` is ``$LIGHTHOUSE_AUDIO_CACHE``, else ``$XDG_CACHE_HOME/lighthouse-audio``, else
 ``~/.cache/lighthouse-audio``. Converted files are written atomically and kept, so an interrupted
 rebuild resumes and a package whose files are all present is not even unpacked again.
-Channels are mixed to mono by their mean and resampled with soxr (HQ), as ``audio.io`` does;
+Channels are mixed to mono by their mean and resampled with soxr (HQ), as ``audio.decode`` does;
 sibling loops of a joined background are concatenated with a 1 s linear crossfade.
 """
 
@@ -37,7 +37,7 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from lighthouse_audio.demo.sources import SoundSource, load_packages, load_sources
+from lighthouse_audio.demo.debian_sources import SoundSource, load_packages, load_sources
 from lighthouse_audio.file_io import atomic_write, write_text
 from lighthouse_audio.paths import default_cache_dir
 

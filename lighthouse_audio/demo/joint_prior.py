@@ -40,8 +40,8 @@ def align_train_split(
     """A joint space trained on ``recordings`` (the train split) in ``work``, reused when one of
     the same kind was trained on the same manifest; returns its path. ``input_norm``: heads on
     L2-normalised rows, as AM-DETR's prior needs (the sliding-window baseline reads raw rows)."""
+    from lighthouse_audio.align.align_feature import align_feature
     from lighthouse_audio.align.clips import manifest_sha256
-    from lighthouse_audio.align.pipeline import align_feature
     from lighthouse_audio.joint.space import load_joint_space
 
     manifest = write_align_manifest(recordings, work / "align_train.jsonl")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lighthouse_audio.audio.io import load_audio
+from lighthouse_audio.audio.decode import load_audio
 from lighthouse_audio.file_io import atomic_write
 
 __all__ = ["log_spectrogram", "write_moment_picture"]

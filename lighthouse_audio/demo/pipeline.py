@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from lighthouse_audio.audio.io import resampled_length
+from lighthouse_audio.audio.decode import resampled_length
+from lighthouse_audio.data.splits import SPLITS, split_by_recording
 from lighthouse_audio.demo.config import TRAIN_DEFAULTS, DemoConfig
 from lighthouse_audio.demo.sound_set import Recording, load_sound_set
-from lighthouse_audio.demo.split import SPLITS, split_by_recording
 from lighthouse_audio.file_io import write_text
 from lighthouse_audio.simulation.preprocess import background_windows
 
@@ -203,7 +203,7 @@ def _obtain_sounds(cfg: DemoConfig, log: Callable[[str], None]) -> tuple[list[Re
         root = Path(cfg.sounds)
         return load_sound_set(root, log), root
     from lighthouse_audio.demo.debian import rebuild_sound_set
-    from lighthouse_audio.demo.sources import default_packages
+    from lighthouse_audio.demo.debian_sources import default_packages
     from lighthouse_audio.paths import default_cache_dir
 
     cache = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
@@ -289,8 +289,8 @@ def _simulate_split(
     log: Callable[[str], None],
 ) -> tuple[Path, dict[str, Any]]:
     """Simulate one split (reused when done) and write its annotations with split-unique qids."""
-    from lighthouse_audio.simulation.pipeline import simulate_dataset
     from lighthouse_audio.simulation.sampler import SimulationConfig
+    from lighthouse_audio.simulation.simulate import simulate_dataset
 
     inputs = data_dir / "inputs" / split
     fg_manifest = inputs / "foregrounds.jsonl"
@@ -420,9 +420,9 @@ def _test(
     log: Callable[[str], None],
 ) -> DemoResult:
     from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
-    from lighthouse_audio.demo.baseline import chance_metrics
+    from lighthouse_audio.demo.chance import chance_metrics
     from lighthouse_audio.demo.picture import write_moment_picture
-    from lighthouse_audio.engine.evaluate import predict
+    from lighthouse_audio.engine.validation import predict
     from lighthouse_audio.evaluation.metrics import eval_submission
     from lighthouse_audio.file_io import write_json, write_jsonl
     from lighthouse_audio.prediction.model import load_model

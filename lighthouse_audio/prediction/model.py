@@ -24,7 +24,7 @@ from torch import nn
 from lighthouse_audio.data.limits import LengthLimits
 from lighthouse_audio.devices import resolve_device
 from lighthouse_audio.engine.checkpoint import CheckpointError, load_checkpoint, load_model_weights
-from lighthouse_audio.extraction.manifest import CONFIG_KEY, FeatureManifest
+from lighthouse_audio.extraction.feature_manifest import CONFIG_KEY, FeatureManifest
 
 
 @dataclass

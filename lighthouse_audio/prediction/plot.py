@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from lighthouse_audio.audio.io import audio_info
+from lighthouse_audio.audio.decode import audio_info
 from lighthouse_audio.audio.spectrogram import overview_spectrogram
 from lighthouse_audio.file_io import atomic_write
-from lighthouse_audio.prediction.report import format_time
+from lighthouse_audio.prediction.formatting import format_time
 
 __all__ = ["plot_prediction"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from lighthouse_audio.audio.io import load_audio
+from lighthouse_audio.audio.decode import load_audio
 from lighthouse_audio.file_io import atomic_write
 
 __all__ = [

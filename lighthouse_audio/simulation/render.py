@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import numpy as np
 import soundfile as sf
 
-from lighthouse_audio.audio.io import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, load_audio
+from lighthouse_audio.audio.decode import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, AudioError, load_audio
 from lighthouse_audio.file_io import write_text
 from lighthouse_audio.simulation.preprocess import write_audio_atomic
 from lighthouse_audio.simulation.recipe import Recipe, load_recipes, save_recipes

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from lighthouse_audio.audio.io import AudioError, audio_info, load_segment
-from lighthouse_audio.prediction.report import format_time, select_moments
+from lighthouse_audio.audio.decode import AudioError, audio_info, load_segment
+from lighthouse_audio.prediction.formatting import format_time, select_moments
 
 __all__ = ["ServeConfig", "build_app", "launch"]
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lighthouse_audio.align.align_feature import evaluate_space
 from lighthouse_audio.align.embed import ClipFeatures
-from lighthouse_audio.align.pipeline import evaluate_space
 from lighthouse_audio.align.train import HeadsConfig, fold_standardization, head_specs, train_heads
 from lighthouse_audio.joint.space import JointSpace, build_head
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lighthouse_audio.audio.io import AudioError, load_audio, stream_audio
+from lighthouse_audio.audio.decode import AudioError, load_audio, stream_audio
 from lighthouse_audio.audio.windows import (
     FRAME_CONVENTIONS,
     cut_windows,

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from lighthouse_audio.baseline.features import FrameLayout
+from lighthouse_audio.baseline.frames import FrameLayout
 from lighthouse_audio.baseline.similarity import SimilarityCurves
 from lighthouse_audio.baseline.tune import default_thresholds, grid_search
-from lighthouse_audio.data.manifest import MomentQuery
+from lighthouse_audio.data.annotations import MomentQuery
 
 LAYOUT = FrameLayout(1.0, 1.0, "none")
 

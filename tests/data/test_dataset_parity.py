@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from lighthouse_audio.data.annotations import MomentQuery
 from lighthouse_audio.data.collate import MODEL_INPUT_KEYS, collate, move_to_device
 from lighthouse_audio.data.dataset import MomentDataset
-from lighthouse_audio.data.features import FeatureStore
-from lighthouse_audio.data.manifest import MomentQuery
+from lighthouse_audio.data.feature_store import FeatureStore
 from tests.conftest import fixture_files
 
 IO_FIXTURES = fixture_files("*_io.pt")

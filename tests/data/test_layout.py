@@ -2,7 +2,7 @@
 
 import pytest
 
-from lighthouse_audio.data.features import FeatureStore
+from lighthouse_audio.data.feature_store import FeatureStore
 from lighthouse_audio.data.layout import FeatureLayout, check_file_name, find_audio_files
 
 

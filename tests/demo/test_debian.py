@@ -21,8 +21,13 @@ from lighthouse_audio.demo.debian import (
     rebuild_sound_set,
     write_sound,
 )
+from lighthouse_audio.demo.debian_sources import (
+    SoundSource,
+    default_packages,
+    load_packages,
+    load_sources,
+)
 from lighthouse_audio.demo.sound_set import load_sound_set
-from lighthouse_audio.demo.sources import SoundSource, default_packages, load_packages, load_sources
 from tests.conftest import SHARED
 
 SHARED_SOUNDS = SHARED / "sounds"

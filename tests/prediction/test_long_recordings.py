@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lighthouse_audio.cli.main import main
-from lighthouse_audio.data.features import l2_normalize_rows
+from lighthouse_audio.data.feature_store import l2_normalize_rows
 from lighthouse_audio.prediction.chunks import plan_chunks, temporal_iou
 from lighthouse_audio.prediction.model import load_model
 from lighthouse_audio.prediction.run import EncodedAudio, predict_queries

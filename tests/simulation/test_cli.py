@@ -11,7 +11,7 @@ import soundfile as sf
 
 from lighthouse_audio.cli import main as cli_main
 from lighthouse_audio.cli import simulate
-from lighthouse_audio.data.manifest import load_queries
+from lighthouse_audio.data.annotations import load_queries
 from lighthouse_audio.simulation.recipe import load_recipes
 
 from .conftest import SOUNDS_DIR, need

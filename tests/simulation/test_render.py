@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lighthouse_audio.data.manifest import load_queries
+from lighthouse_audio.data.annotations import load_queries
 from lighthouse_audio.simulation.recipe import (
     Background,
     ForegroundEvent,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lighthouse_audio.simulation.manifest import (
+from lighthouse_audio.simulation.inputs import (
     ManifestError,
     find_backgrounds,
     load_foreground_manifest,

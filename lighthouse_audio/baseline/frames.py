@@ -1,10 +1,10 @@
 """Raw stored features for zero-shot scoring: the frame layout and un-normalised arrays.
 
 A :class:`JointSpace`'s heads are not scale-invariant, so the baseline reads the ``.npz`` files
-as stored, not through :class:`~lighthouse_audio.data.features.FeatureStore` (which L2-normalises
-rows for AM-DETR). The frame layout (window, hop, frame convention) comes from the feature
-folder's manifest when there is one, else from the caller (the released CLAP features: 1 s
-windows, 1 s hop, ``center``).
+as stored, not through :class:`~lighthouse_audio.data.feature_store.FeatureStore` (which
+L2-normalises rows for AM-DETR). The frame layout (window, hop, frame convention) comes from the
+feature folder's manifest when there is one, else from the caller (the released CLAP features:
+1 s windows, 1 s hop, ``center``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from lighthouse_audio.data.features import read_feature_array
+from lighthouse_audio.data.feature_store import read_feature_array
 from lighthouse_audio.data.layout import MANIFEST_NAME
-from lighthouse_audio.extraction.manifest import read_manifest
+from lighthouse_audio.extraction.feature_manifest import read_manifest
 
 from .moments import frame_centres
 
@@ -74,7 +74,7 @@ def load_raw(path: Path, key: str) -> np.ndarray:
     """float32 ``(L, D)`` array ``key`` of ``path``, as stored (no normalisation).
 
     Raises ``FileNotFoundError`` when the file is absent (callers skip such queries) and
-    :class:`~lighthouse_audio.data.features.FeatureError` (one line, naming the file) when it
+    :class:`~lighthouse_audio.data.feature_store.FeatureError` (one line, naming the file) when it
     is unusable.
     """
     if not path.is_file():

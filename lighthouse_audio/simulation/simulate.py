@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from lighthouse_audio.audio.io import AudioError, load_audio
+from lighthouse_audio.audio.decode import AudioError, load_audio
 from lighthouse_audio.file_io import write_text
-from lighthouse_audio.simulation.manifest import (
+from lighthouse_audio.simulation.inputs import (
     BackgroundFile,
     ForegroundEntry,
     find_backgrounds,

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from lighthouse_audio.data.manifest import load_queries
-from lighthouse_audio.simulation.pipeline import simulate_dataset
+from lighthouse_audio.data.annotations import load_queries
 from lighthouse_audio.simulation.recipe import load_recipes
 from lighthouse_audio.simulation.render import staging_dir
 from lighthouse_audio.simulation.sampler import SimulationConfig
+from lighthouse_audio.simulation.simulate import simulate_dataset
 
 from .conftest import SR, write_noise
 
@@ -101,8 +101,8 @@ def test_n_chooses_a_seeded_subset(corpus):
 
 
 def test_audible_windows_match_a_brute_force_scan():
-    from lighthouse_audio.simulation.pipeline import _audible
     from lighthouse_audio.simulation.preprocess import background_windows
+    from lighthouse_audio.simulation.simulate import _audible
 
     rng = np.random.default_rng(0)
     for _ in range(50):

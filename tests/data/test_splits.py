@@ -2,7 +2,7 @@
 
 import pytest
 
-from lighthouse_audio.demo.split import SPLITS, split_by_recording
+from lighthouse_audio.data.splits import SPLITS, split_by_recording
 
 KEYS = [f"fg/clip_{i:03d}.flac" for i in range(50)]
 

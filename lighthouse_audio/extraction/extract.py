@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lighthouse_audio.audio.io import AudioError, audio_info, resampled_length, stream_audio
+from lighthouse_audio.audio.decode import AudioError, audio_info, resampled_length, stream_audio
 from lighthouse_audio.audio.windows import frame_times, iter_windows
 from lighthouse_audio.data.layout import TEXT_KEY, find_audio_files, text_name
 from lighthouse_audio.encoders.base import AudioTextEncoder

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lighthouse_audio.data.manifest import (
+from lighthouse_audio.data.annotations import (
     AnnotationError,
     AnnotationWarning,
     MomentQuery,

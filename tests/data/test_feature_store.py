@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lighthouse_audio.data import features as features_mod
-from lighthouse_audio.data.features import FeatureError, FeatureStore
+from lighthouse_audio.data import feature_store as features_mod
+from lighthouse_audio.data.feature_store import FeatureError, FeatureStore
 
 
 def reference(raw: np.ndarray, max_len: int | None) -> np.ndarray:

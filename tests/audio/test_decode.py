@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from lighthouse_audio.audio.io import (
+from lighthouse_audio.audio.decode import (
     AudioError,
     AudioFileNotFoundError,
     audio_info,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lighthouse_audio.demo.baseline import chance_metrics, random_window_predictions
+from lighthouse_audio.demo.chance import chance_metrics, random_window_predictions
 
 GT = [
     {"qid": str(i), "duration": 30, "relevant_windows": [[s, s + 3]]}
