@@ -1,7 +1,7 @@
 """Offline real-audio benchmark: AM-DETR, the sliding-window baseline and chance, on a
 moment-retrieval set simulated from real recordings.
 
-Uses the demo pipeline (``lighthouse_audio.demo.pipeline``) on the project's shared sound set
+Uses the demo (``lighthouse_audio.demo.run``) on the project's shared sound set
 (``../shared/sounds``: 390 captioned foreground clips and 20 ambiences from Debian packages, or
 any folder laid out like it):
 
@@ -108,7 +108,7 @@ def main() -> None:
 
     from lighthouse_audio.align.metrics import format_table
     from lighthouse_audio.demo.config import DemoConfig
-    from lighthouse_audio.demo.pipeline import format_metrics_table, run_demo
+    from lighthouse_audio.demo.run import format_metrics_table, run_demo
 
     torch.set_num_threads(args.threads)
     if not (args.sounds / "manifest.jsonl").is_file():

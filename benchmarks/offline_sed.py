@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 
 from lighthouse_audio.cli.main import main as lighthouse
-from lighthouse_audio.demo.pipeline import FEATURE, safe_name
+from lighthouse_audio.demo.data import safe_name
+from lighthouse_audio.demo.settings import FEATURE
 from lighthouse_audio.extraction.feature_manifest import read_manifest
 from lighthouse_audio.file_io import load_jsonl, write_jsonl
 

@@ -49,87 +49,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lighthouse_audio.baseline.frames import resolve_layout
-    from lighthouse_audio.baseline.model import MODEL_NAME, build
-    from lighthouse_audio.baseline.similarity import build_joint_space, compute_curves
-    from lighthouse_audio.baseline.tune import (
-        DEFAULT_MEDIAN_LENGTHS,
-        PRIMARY,
-        TIE_BREAK,
-        check_grid,
-        default_thresholds,
-        grid_search,
-    )
-    from lighthouse_audio.config import save_config
-    from lighthouse_audio.data.annotations import load_queries
-    from lighthouse_audio.engine.run_dir import next_free_dir
-    from lighthouse_audio.evaluation.metrics import eval_submission
-    from lighthouse_audio.file_io import write_json, write_jsonl
-    from lighthouse_audio.registry import DATASETS, FEATURES, check_pair
+    from lighthouse_audio.baseline.tuned_run import tune_run
 
-    progress = not args.no_progress
-    FEATURES.get(args.feature)  # unknown names: one-line errors listing the known ones
-    DATASETS.get(args.dataset)
-    check_pair(args.dataset, args.feature)
-    median_lengths = (
-        list(DEFAULT_MEDIAN_LENGTHS) if args.median_lengths is None else args.median_lengths
-    )
-    # Checked before the slow part; the default thresholds come from the val similarities.
-    check_grid([0.0] if args.thresholds is None else args.thresholds, median_lengths)
-    audio_dir = args.features / args.feature
-    if not audio_dir.is_dir():
-        raise FileNotFoundError(f"{audio_dir}: no such feature folder")
-    layout = resolve_layout(audio_dir, args.window, args.hop, args.frames)
-    space, space_source = build_joint_space(args.feature, args.joint_space)
-    val_queries = load_queries(args.val)
-    test_queries = load_queries(args.test) if args.test else None
-
-    curves = compute_curves(val_queries, args.features, args.feature, space, layout, progress)
-    _report_skipped("val", curves.skipped, len(val_queries))
-    if not curves.queries:
-        raise ValueError(f"{args.val}: no query has feature files under {audio_dir}")
-    thresholds = default_thresholds(curves) if args.thresholds is None else args.thresholds
-    search = grid_search(curves, thresholds, median_lengths, progress)
-
-    opt = {
-        "model_name": MODEL_NAME,
-        "dset_name": args.dataset,
-        "a_feat_types": args.feature,
-        "t_feat_type": args.feature,
-        **layout.to_dict(),
-        "threshold": search.threshold,
-        "median_length": search.median_length,
-        "joint_space": str(args.joint_space.resolve()) if args.joint_space else None,
-        "joint_space_source": space_source,
-        "thresholds": sorted({float(t) for t in thresholds}),
-        "median_lengths": sorted(set(median_lengths)),
-        "tune_metric": f"{PRIMARY} (ties: {TIE_BREAK})",
-        "features_root": str(args.features.resolve()),
-        "eval_path": str(args.val.resolve()),
-        "test_path": str(args.test.resolve()) if args.test else None,
-    }
-    test_result = None
-    if test_queries is not None:
-        baseline = build(opt)
-        test_result = baseline.predict_jsonl(args.test, args.features, progress=progress)
-        _report_skipped("test", test_result.skipped, len(test_queries))
-
-    # Only now, with every input validated and scored, is the run folder claimed and written.
-    base = args.results_dir / MODEL_NAME / args.dataset / f"{args.feature}_w{layout.window:g}"
-    run_dir = next_free_dir(base)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    opt["results_dir"] = str(run_dir)
-    save_config(opt, run_dir / "config.yaml")
-    write_json(search.metrics, run_dir / "best_val_metrics.json")
-    write_json(search.grid, run_dir / "val_grid.json")
-    print(f"lighthouse: run folder {run_dir}")
-    _print_table(search.grid, search.threshold, search.median_length)
-    if test_result is not None:
-        write_jsonl(test_result.predictions, run_dir / "test_preds.jsonl")
-        test_metrics = eval_submission(test_result.predictions, test_result.ground_truth)
-        write_json(test_metrics, run_dir / "test_metrics.json")
-        brief = test_metrics["brief"]
-        print(f"test: {_format_brief(brief)}")
+    run = tune_run(
+        args.feature, args.features, args.val, args.test, args.dataset, args.results_dir,
+        args.window, args.hop, args.frames, args.joint_space, args.thresholds,
+        args.median_lengths, progress=not args.no_progress,
+    )  # fmt: skip
+    for split, skipped in run.skipped.items():
+        _report_skipped(split, skipped, run.counts[split])
+    print(f"lighthouse: run folder {run.run_dir}")
+    _print_table(run.search.grid, run.search.threshold, run.search.median_length)
+    if run.test_metrics is not None:
+        print(f"test: {_format_brief(run.test_metrics['brief'])}")
     return 0
 
 

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.cli.main import UserError
     from lighthouse_audio.demo.config import DemoConfig
     from lighthouse_audio.demo.debian import DebianError
-    from lighthouse_audio.demo.pipeline import run_demo
+    from lighthouse_audio.demo.run import run_demo
 
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")

@@ -91,98 +91,33 @@ def run_sed(args: argparse.Namespace) -> int:
     the dev-tuned result under ``"tuned"`` and the event/segment scores (summary on stderr)."""
     import sys
 
-    from lighthouse_audio.evaluation.sed import (
-        format_sed_stdout,
-        parse_thresholds,
-        rasterise,
-        sed_result,
-        tune_threshold,
-    )
+    from lighthouse_audio.evaluation.sed import format_sed_stdout, parse_thresholds
+    from lighthouse_audio.evaluation.sed_report import DevSplit, EventOptions, evaluate_sed, summary
     from lighthouse_audio.file_io import load_jsonl, write_json
 
     if (args.tune_submission is None) != (args.tune_gt is None):
         raise ValueError("--tune-submission and --tune-gt go together")
     thresholds = parse_thresholds(args.thresholds)  # checked before any file is read
     submission, reference = _load(args)
-    try:
-        raster = rasterise(reference, submission, args.label_resolution)
-    except ValueError as exc:
-        raise ValueError(f"{args.submission} vs {args.gt}: {exc}") from None
-    result = sed_result(raster, args.threshold)
-    if args.event_metrics:
-        result.update(_event_scores(args, reference, submission, args.threshold))
-
+    dev = None
     if args.tune_submission is not None:
-        dev_submission, dev_reference = load_jsonl(args.tune_submission), load_jsonl(args.tune_gt)
-        try:
-            dev_raster = rasterise(dev_reference, dev_submission, args.label_resolution)
-        except ValueError as exc:
-            raise ValueError(f"{args.tune_submission} vs {args.tune_gt}: {exc}") from None
-        best, curve = tune_threshold(dev_raster, thresholds)
-        tuned = sed_result(raster, best)
-        del tuned["labels"]  # same as the untuned result's
-        if args.event_metrics:
-            tuned.update(_event_scores(args, reference, submission, best))
-        dev_f1 = next(point["f1"] for point in curve if point["threshold"] == best)
-        tuned["dev"] = {
-            "submission": str(args.tune_submission),
-            "gt": str(args.tune_gt),
-            "f1": dev_f1,
-            "curve": curve,
-        }
-        result["tuned_threshold"] = best
-        result["tuned"] = tuned
-
+        dev = DevSplit(
+            load_jsonl(args.tune_gt), load_jsonl(args.tune_submission),
+            source=f"{args.tune_submission} vs {args.tune_gt}",
+            paths=(str(args.tune_submission), str(args.tune_gt)),
+        )  # fmt: skip
+    events = (
+        EventOptions(args.t_collar, args.percentage_of_length, args.segment_length)
+        if args.event_metrics
+        else None
+    )
+    result = evaluate_sed(
+        reference, submission, args.threshold, args.label_resolution, events, dev, thresholds,
+        source=f"{args.submission} vs {args.gt}",
+    )  # fmt: skip
     if args.save:
         write_json(result, args.save)
     # stdout stays the wrapper's three lines for --threshold, so scripts parsing it keep working.
     print(format_sed_stdout(result), end="")
-    sys.stderr.write(_summary(result))
+    sys.stderr.write(summary(result))
     return 0
-
-
-def _event_scores(
-    args: argparse.Namespace, reference: list[dict], submission: list[dict], threshold: float
-) -> dict:
-    from lighthouse_audio.evaluation.sed_events import sed_event_scores
-
-    return sed_event_scores(
-        reference,
-        submission,
-        threshold,
-        t_collar=args.t_collar,
-        percentage_of_length=args.percentage_of_length,
-        segment_length=args.segment_length,
-    )
-
-
-def _summary(result: dict) -> str:
-    """Human-readable lines for what the wrapper's stdout does not show."""
-    lines = []
-
-    def scores(name: str, block: dict) -> None:
-        lines.append(
-            f"{name}: P {block['precision']:.2f}, R {block['recall']:.2f}, F1 {block['f1']:.2f}"
-        )
-
-    for prefix, block in (("", result), ("tuned ", result.get("tuned"))):
-        if block is None:
-            continue
-        if prefix:
-            lines.append(
-                f"tuned threshold {result['tuned_threshold']:g} (dev micro F1 "
-                f"{block['dev']['f1']:.2f})"
-            )
-            scores(f"{prefix}frame-based (micro)", block)
-        if "event_based" in block:
-            event = block["event_based"]
-            scores(
-                f"{prefix}event-based (collar {event['t_collar']:g} s / "
-                f"{100 * event['percentage_of_length']:g}% of length)",
-                event,
-            )
-            scores(
-                f"{prefix}segment-based ({block['segment_based']['segment_length']:g} s)",
-                block["segment_based"],
-            )
-    return "".join(f"{line}\n" for line in lines)

@@ -5,6 +5,10 @@ Audio: ``ROOT/<feature>/{vid}.npz`` with ``features`` (frames, audio_dim) and ``
 Every file is written to a temporary name and renamed, so a finished file is always whole; a
 rerun verifies what exists and only computes what is missing or broken. Bad recordings are
 skipped and reported, never fatal to the batch.
+
+:func:`extract_features` is the whole job (``lighthouse extract`` and the demo call it): build the
+feature's encoder, check or write the folder's manifest, extract the recordings an annotation
+file names (or every one in the folder) and its queries.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -25,6 +30,8 @@ from lighthouse_audio.file_io import save_npz
 
 @dataclass
 class ExtractionReport:
+    """What one extraction did; ``failed`` holds ``(name, one-line reason)`` per skipped item."""
+
     written: int = 0
     reused: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (name, one-line reason)
@@ -151,3 +158,80 @@ def extract_text(
 def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def build_encoder(feature: str, device: str = "auto", **options: Any) -> AudioTextEncoder:
+    """The registered feature's encoder on ``device`` (one-line error if it has none)."""
+    from lighthouse_audio.devices import resolve_device
+    from lighthouse_audio.registry import FEATURES
+
+    spec = FEATURES.get(feature)
+    if spec.encoder is None:
+        raise ValueError(f"feature '{feature}' has no encoder: it can only be read from disk")
+    return spec.encoder(**options).to(resolve_device(device))
+
+
+def extract_features(
+    encoder: AudioTextEncoder,
+    feature: str,
+    audio_dir: Path,
+    out: Path,
+    annotations: Sequence[Path] = (),
+    window: float | None = None,
+    hop: float | None = None,
+    frames: str | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> tuple[ExtractionReport, ExtractionReport | None]:
+    """Features of ``audio_dir`` into ``out`` (Lighthouse layout), resumably.
+
+    With ``annotations``, only the recordings they name (a vid without a file is reported as
+    failed) and their queries' texts; without, every recording and no text. The feature
+    folder's manifest must match (else a one-line ``ValueError``) or is written. Returns the
+    audio and text reports (text None without annotations).
+    """
+    import lighthouse_audio
+    from lighthouse_audio.data.annotations import load_queries
+    from lighthouse_audio.data.layout import FeatureLayout
+    from lighthouse_audio.extraction.feature_manifest import (
+        FeatureManifest,
+        differences,
+        read_manifest,
+        write_manifest,
+    )
+
+    layout = FeatureLayout(out, feature)
+    window, hop, frames = window or encoder.window, hop or encoder.hop, frames or encoder.frames
+    manifest = FeatureManifest(
+        feature=feature, weights_id=encoder.weights_id(), sample_rate=encoder.sample_rate,
+        window=window, hop=hop, frames=frames, audio_dim=encoder.audio_dim,
+        text_dim=encoder.text_dim, text_mode=encoder.text_mode,
+        package_version=lighthouse_audio.__version__,
+    )  # fmt: skip
+    existing = read_manifest(layout.audio_dir)
+    if existing is not None and differences(existing, manifest):
+        raise ValueError(
+            f"{layout.audio_dir}: holds features made differently "
+            f"({'; '.join(differences(existing, manifest))}); choose another output folder"
+        )
+    files = recordings_by_vid(audio_dir)
+    queries = [q for path in annotations for q in load_queries(path, require_windows=False)]
+    layout.audio_dir.mkdir(parents=True, exist_ok=True)
+    write_manifest(layout.audio_dir, manifest)
+    if queries:
+        wanted = dict.fromkeys(q.vid for q in queries)
+        missing = [vid for vid in wanted if vid not in files]
+        recordings = {vid: files[vid] for vid in wanted if vid in files}
+    else:
+        missing, recordings = [], files
+    print(f"lighthouse: {len(recordings)} recordings, {len(queries)} queries -> {out}")
+    audio = extract_audio(
+        encoder, recordings, layout.audio_dir, window, hop, frames, batch_size, progress
+    )
+    audio.failed.extend((vid, f"no audio file for this vid in {audio_dir}") for vid in missing)
+    text = None
+    if queries:
+        text = extract_text(
+            encoder, [(q.qid, q.query) for q in queries], layout.text_dir, batch_size, progress
+        )
+    return audio, text

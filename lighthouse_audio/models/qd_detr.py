@@ -19,19 +19,15 @@ from torch import Tensor, nn
 
 from lighthouse_audio.registry import MODELS
 
+from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .criterion import build_criterion
+from .dropout import Dropout
 from .joint_prior import JointPrior, build_joint_prior
+from .layers import MLP, SPAN_SINE_FEATS, inverse_sigmoid
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
-from .transformer import (
-    MLP,
-    SPAN_SINE_FEATS,
-    Dropout,
-    Transformer,
-    inverse_sigmoid,
-    t2v_attention_mask,
-)
+from .transformer import Transformer
 
 
 class LinearLayer(nn.Module):

@@ -24,7 +24,8 @@ pytest.importorskip("transformers")
 
 from lighthouse_audio.audio.decode import load_audio  # noqa: E402
 from lighthouse_audio.audio.windows import cut_windows  # noqa: E402
-from lighthouse_audio.encoders import aisfx_int8, aisfx_minilm  # noqa: E402
+from lighthouse_audio.encoders import aisfx_minilm  # noqa: E402
+from lighthouse_audio.encoders.aisfx_minilm import int8 as aisfx_int8  # noqa: E402
 from tests.encoders.test_aisfx_minilm import LABELS  # noqa: E402  (the same well-separated labels)
 
 SOUNDS = SHARED / "sounds"

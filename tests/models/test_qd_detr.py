@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from lighthouse_audio.models.dropout import dropout
 from lighthouse_audio.models.qd_detr import QDDETR, build_model
-from lighthouse_audio.models.transformer import dropout
 from tests.conftest import fixture_files
 
 IO_FILES = fixture_files("*_io.pt")

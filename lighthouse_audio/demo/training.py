@@ -1,0 +1,132 @@
+"""The demo's model steps: train AM-DETR on the simulated train split, test it on the test split."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lighthouse_audio.demo.config import TRAIN_DEFAULTS, DemoConfig
+from lighthouse_audio.demo.settings import DATASET, FEATURE, MODEL
+
+
+@dataclass
+class DemoResult:
+    run_dir: Path
+    checkpoint: Path
+    metrics_path: Path
+    summary_path: Path
+    picture_path: Path
+    predictions_path: Path
+    test_jsonl: Path
+    features_dir: Path
+    metrics: dict[str, float]
+    chance: dict[str, dict[str, float]]
+    data: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train_model(
+    cfg: DemoConfig,
+    workdir: Path,
+    features_root: Path,
+    annotations: dict[str, Path],
+    extra: Sequence[str] = (),
+) -> tuple[Any, Path, Any]:
+    from lighthouse_audio.config import load_config
+    from lighthouse_audio.devices import resolve_device
+    from lighthouse_audio.engine.run_dir import claim_run_dir
+    from lighthouse_audio.engine.train import train
+
+    frames = int(np.ceil(cfg.clip_length)) + 1  # 1 s windows, FRAMES="none": N frames for N s
+    device = resolve_device(cfg.device)  # the config records the device actually used
+    overrides = [
+        f"train_path={annotations['train']}",
+        f"eval_path={annotations['val']}",
+        f"features_root={features_root}",
+        f"results_dir={workdir / 'results'}",
+        f"device={device}",
+        f"n_epoch={cfg.epochs}",
+        f"seed={cfg.seed}",
+        f"max_v_l={frames}",
+        f"max_a_l={frames}",
+        "num_workers=0",
+        *TRAIN_DEFAULTS,
+        *extra,
+        *cfg.train_overrides,
+    ]
+    opt = load_config(MODEL, DATASET, FEATURE, overrides)
+    run_dir = claim_run_dir(opt)
+    print(f"  run folder {run_dir}")
+    state = train(opt, run_dir, device, progress=cfg.progress)
+    print(f"  best validation mAP {state.best_score:.2f} at epoch {state.best_epoch}")
+    return opt, run_dir, state
+
+
+def test_model(
+    cfg: DemoConfig,
+    opt: Any,
+    run_dir: Path,
+    features_root: Path,
+    annotations: dict[str, Path],
+    audio_dir: Path,
+    log: Callable[[str], None],
+) -> DemoResult:
+    from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
+    from lighthouse_audio.demo.chance import chance_metrics
+    from lighthouse_audio.demo.picture import write_moment_picture
+    from lighthouse_audio.engine.validation import predict
+    from lighthouse_audio.evaluation.metrics import eval_submission
+    from lighthouse_audio.file_io import write_json, write_jsonl
+    from lighthouse_audio.prediction.model import load_model
+
+    checkpoint = run_dir / "best.ckpt"
+    if not checkpoint.is_file():  # validation mAP never rose above 0: no best.ckpt
+        log(f"{checkpoint} was never written (validation mAP stayed 0); testing last.ckpt")
+        checkpoint = run_dir / "last.ckpt"
+    loaded = load_model(checkpoint, device=str(opt.device))
+    dataset = build_dataset(loaded.opt, annotations["test"], build_feature_stores(loaded.opt))
+    loader = build_loader(dataset, int(opt.eval_bsz), shuffle=False)
+    predictions = predict(loaded.model, loader, loaded.postprocessor, loaded.device, cfg.progress)
+    ground_truth = [q.to_dict() for q in dataset.queries]
+    metrics = eval_submission(predictions, ground_truth)
+    predictions_path = run_dir / "test_preds.jsonl"
+    write_jsonl(predictions, predictions_path)
+    metrics_path = run_dir / "test_metrics.json"
+    write_json(metrics, metrics_path)
+
+    train_lines = [json.loads(x) for x in annotations["train"].read_text().splitlines() if x]
+    lengths = [e - s for q in train_lines for s, e in q["relevant_windows"] if e > s]
+    chance = {
+        "random windows": chance_metrics(ground_truth, seed=cfg.seed),
+        "random windows, train lengths": chance_metrics(ground_truth, cfg.seed, lengths=lengths),
+    }
+
+    # The test clip with the most queries (ties: the first by name) makes the picture.
+    per_vid: dict[str, list[dict]] = {}
+    by_qid = {p["qid"]: p for p in predictions}
+    for q in ground_truth:
+        per_vid.setdefault(q["vid"], []).append({**q, **by_qid[q["qid"]]})
+    vid = min(per_vid, key=lambda v: (-len(per_vid[v]), v))
+    picture = write_moment_picture(
+        audio_dir / f"{vid}.wav",
+        sorted(per_vid[vid], key=lambda q: q["relevant_windows"][0][0]),
+        run_dir / "test_example.png",
+        title=f"{vid} (test): true moments (green) and AM-DETR's top prediction (orange)",
+    )
+    return DemoResult(
+        run_dir=run_dir,
+        checkpoint=checkpoint,
+        metrics_path=metrics_path,
+        summary_path=run_dir / "demo_summary.json",
+        picture_path=picture,
+        predictions_path=predictions_path,
+        test_jsonl=annotations["test"],
+        features_dir=features_root / DATASET,
+        metrics=metrics["brief"],
+        chance=chance,
+    )
