@@ -3,8 +3,9 @@
 Lighthouse merges ``base.yml`` < ``feature/{feature}.yml`` < ``model/{model}.yml`` <
 ``dataset/{dataset}.yml`` with plain dict updates (later files win) and then adds derived keys
 (result and feature paths). We do exactly that, so Lighthouse's own config tree loads unchanged,
-and then apply ``key=value`` overrides, which are strict: an unknown key or a value that cannot
-take the existing key's type is an error naming the key.
+and then apply ``key=value`` overrides. Both are strict: a key no layer may hold
+(``config_keys``) is an error naming the file and the key, with a suggestion, and so is an
+override of an unknown key or with a value that cannot take the key's type.
 """
 
 from __future__ import annotations
@@ -99,9 +100,22 @@ def load_config(
     root = Path(root) if root is not None else config_root()
     merged: dict[str, Any] = dict(EXTRA_KEYS)
     for path in layer_paths(root, model, dataset, feature):
-        merged.update(read_yaml(path))
+        layer = read_yaml(path)
+        check_layer_keys(path, layer)
+        merged.update(layer)
     apply_overrides(merged, overrides)
     return add_derived_keys(EasyDict(merged), feature)
+
+
+def check_layer_keys(path: Path, layer: Mapping[str, Any]) -> None:
+    """Refuse a YAML layer that sets a key no layer may hold (a typo, most likely)."""
+    from lighthouse_audio.config_keys import is_known, known_keys
+
+    for key in layer:
+        if not is_known(str(key)) and key not in EXTRA_KEYS:
+            close = difflib.get_close_matches(str(key), sorted(known_keys() | set(EXTRA_KEYS)), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"{path}: unknown config key '{key}'{hint}")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

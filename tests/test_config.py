@@ -39,16 +39,16 @@ def test_layer_precedence(tmp_path: Path):
     for sub in ("feature", "model", "dataset"):
         (tmp_path / sub).mkdir()
     (tmp_path / "base.yml").write_text(
-        "a: 1\nb: 1\nc: 1\nd: 1\nresults_dir: r\nckpt_filename: x\n"
+        "lr: 1\nbsz: 1\nwd: 1\nseed: 1\nresults_dir: r\nckpt_filename: x\n"
         "train_log_filename: t\neval_log_filename: e\n"
     )
     (tmp_path / "feature" / "f.yml").write_text(
-        "b: 2\nc: 2\nd: 2\nt_feat_type: f\na_feat_types: f\n"
+        "bsz: 2\nwd: 2\nseed: 2\nt_feat_type: f\na_feat_types: f\n"
     )
-    (tmp_path / "model" / "m.yml").write_text("c: 3\nd: 3\nmodel_name: m\n")
-    (tmp_path / "dataset" / "d.yml").write_text("d: 4\ndset_name: d\n")
+    (tmp_path / "model" / "m.yml").write_text("wd: 3\nseed: 3\nmodel_name: m\n")
+    (tmp_path / "dataset" / "d.yml").write_text("seed: 4\ndset_name: d\n")
     cfg = load_config("m", "d", "f", root=tmp_path)
-    assert (cfg.a, cfg.b, cfg.c, cfg.d) == (1, 2, 3, 4)
+    assert (cfg.lr, cfg.bsz, cfg.wd, cfg.seed) == (1, 2, 3, 4)
     assert cfg.results_dir == "r/m/d/f"
     assert cfg.a_feat_dirs == ["features/d/f"] and cfg.t_feat_dir == "features/d/f_text"
 
@@ -90,3 +90,31 @@ def test_save_config_round_trip(tmp_path: Path):
     cfg = load_config("qd_detr", "clotho-moment", "clap")
     save_config(cfg, tmp_path / "config.yaml")
     assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == dict(cfg)
+
+
+def test_unknown_yaml_keys_name_the_file_and_suggest(tmp_path: Path):
+    import shutil
+
+    root = tmp_path / "configs"
+    shutil.copytree(REPO_ROOT / "configs", root)
+    custom = root / "dataset" / "custom.yml"
+    custom.write_text(custom.read_text() + "lr_dorp: 10\n")
+    with pytest.raises(
+        ValueError, match=r"custom.yml: unknown config key 'lr_dorp'; did you mean lr_drop"
+    ):
+        load_config("qd_detr", "custom", "clap", root=root)
+
+
+def test_lighthouse_keys_this_project_ignores_are_listed_not_refused(lighthouse_configs_dir):
+    import yaml
+
+    from lighthouse_audio.config_keys import IGNORED_KEYS, USED_KEYS
+
+    in_tree = {
+        key
+        for path in lighthouse_configs_dir.rglob("*.yml")
+        for key in (yaml.safe_load(path.read_text()) or {})
+    }
+    assert in_tree <= set(USED_KEYS) | set(IGNORED_KEYS)  # Lighthouse's whole tree is accepted
+    assert {"model_ema", "ema_decay", "eval_split_name"} <= set(IGNORED_KEYS)
+    assert not set(USED_KEYS) & set(IGNORED_KEYS)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from easydict import EasyDict
 from torch import nn
 from tqdm import tqdm
 
@@ -29,6 +30,7 @@ from lighthouse_audio.extraction.feature_manifest import CONFIG_KEY as FEATURE_M
 from lighthouse_audio.extraction.feature_manifest import read_manifest
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
+from lighthouse_audio.models.joint_prior import with_joint_prior_heads
 
 TRAIN_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str}\n"
 EVAL_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str} [Metrics] {eval_metrics_str}\n"
@@ -119,6 +121,9 @@ def train(
     ``eval_epoch_interval`` epochs. Writes ``best.ckpt`` (Lighthouse format, on strict mAP
     improvement), ``last.ckpt`` (resumable, every epoch), logs, metrics and predictions."""
     run_dir = Path(run_dir)
+    # The run's own copy: what it records (log formats, the features' manifest, the joint
+    # prior's heads) goes into its checkpoints, not into the caller's config.
+    opt = with_joint_prior_heads(EasyDict(dict(opt)))
     opt.train_log_txt_formatter = TRAIN_LOG_FORMAT
     opt.eval_log_txt_formatter = EVAL_LOG_FORMAT
 

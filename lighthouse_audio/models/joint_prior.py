@@ -8,14 +8,15 @@ one a query names (docs/RESULTS.md). A joint space trained contrastively on capt
 with the query, which the model adds to the frame's projected input through a learned
 ``Linear(1, hidden_dim)``, for the query's own text and for the negative pass's text alike.
 
-Config: ``joint_prior=FILE`` (a joint-space file). The space's head shapes are copied into
-``opt.joint_prior_heads`` when the model is built and its weights live in the model's state dict,
-so a checkpoint needs neither the file nor the path to be loaded later.
+Config: ``joint_prior=FILE`` (a joint-space file). Training records the space's head shapes in
+``opt.joint_prior_heads`` (:func:`with_joint_prior_heads`, before the model is built; builders
+never change the config) and its weights live in the model's state dict, so a checkpoint needs
+neither the file nor the path to be loaded later.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 
 from lighthouse_audio.joint.space import JointSpace, JointSpaceError, build_head, load_joint_space
 
-__all__ = ["JointPrior", "build_joint_prior"]
+__all__ = ["JointPrior", "build_joint_prior", "with_joint_prior_heads"]
 
 SPEC_KEY = "joint_prior_heads"
 
@@ -61,10 +62,31 @@ class JointPrior(nn.Module):
         return self.proj(similarity)
 
 
-def build_joint_prior(opt: MutableMapping[str, Any], hidden_dim: int) -> JointPrior | None:
-    """The prior ``opt`` asks for, or None. A first build reads ``opt.joint_prior`` (a file) and
-    records its head shapes in ``opt.joint_prior_heads``; later builds (from a checkpoint's opt)
-    make empty heads from those shapes for the checkpoint's weights to fill."""
+def _load_space(path: Any, opt: Mapping[str, Any], hidden_dim: int) -> JointSpace:
+    space = load_joint_space(path, feature=opt.get("a_feat_types"))
+    JointPrior(space, hidden_dim, source=str(path))  # refuses raw-row spaces, with the file
+    return space
+
+
+def with_joint_prior_heads(opt: Mapping[str, Any]) -> Any:
+    """``opt`` with ``joint_prior_heads`` recorded from its ``joint_prior`` file (a copy; ``opt``
+    itself unchanged), so checkpoints saved with it rebuild the prior without the file."""
+    path = opt.get("joint_prior")
+    if not path or opt.get(SPEC_KEY):
+        return opt
+    space = _load_space(path, opt, int(opt["hidden_dim"]))
+    spec = {
+        "feature": space.feature,
+        "heads": space.head_specs,
+        "text_pooling": space.text_pooling,
+        "input_norm": space.input_norm,
+    }
+    return type(opt)({**opt, SPEC_KEY: spec})
+
+
+def build_joint_prior(opt: Mapping[str, Any], hidden_dim: int) -> JointPrior | None:
+    """The prior ``opt`` asks for, or None: from the recorded head shapes (a checkpoint's opt;
+    the weights come with its state dict), else from the ``joint_prior`` file."""
     path = opt.get("joint_prior")
     if not path:
         return None
@@ -79,12 +101,5 @@ def build_joint_prior(opt: MutableMapping[str, Any], hidden_dim: int) -> JointPr
             input_norm=spec["input_norm"],
         )
     else:
-        space = load_joint_space(path, feature=opt.get("a_feat_types"))
-        JointPrior(space, hidden_dim, source=str(path))  # refuse before recording its shapes
-        opt[SPEC_KEY] = {
-            "feature": space.feature,
-            "heads": space.head_specs,
-            "text_pooling": space.text_pooling,
-            "input_norm": space.input_norm,
-        }
+        space = _load_space(path, opt, hidden_dim)
     return JointPrior(space.eval(), hidden_dim, source=str(path))

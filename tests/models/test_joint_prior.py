@@ -11,7 +11,7 @@ from lighthouse_audio.joint.space import (
     build_head,
     save_joint_space,
 )
-from lighthouse_audio.models.joint_prior import SPEC_KEY
+from lighthouse_audio.models.joint_prior import SPEC_KEY, with_joint_prior_heads
 from lighthouse_audio.models.qd_detr import build_model
 from tests.models.test_qd_detr import _loss
 
@@ -96,9 +96,11 @@ def test_space_stays_frozen_and_only_the_projection_learns(tmp_path):
 
 def test_checkpoint_rebuilds_without_the_file(tmp_path):
     path, _ = _space_file(tmp_path)
-    opt = _opt(path)
-    model = build_model(opt).eval()
+    given = _opt(path)
+    opt = with_joint_prior_heads(given)
+    assert SPEC_KEY not in given  # the caller's config is not changed
     assert opt[SPEC_KEY]["input_norm"] is True  # recorded for later builds
+    model = build_model(opt).eval()
     state = model.state_dict()
     path.unlink()
     again = build_model(dict(opt)).eval()
