@@ -30,7 +30,7 @@ EXTRA_KEYS: dict[str, Any] = {
     "features_root": "features",
     "resume": None,
     "joint_prior": None,  # a joint-space file for QD-DETR (models/joint_prior.py)
-    # set by training from the features' manifest.json (extraction/manifest.py), so a checkpoint
+    # set by training from the features' manifest.json (data/feature_manifest.py), so a checkpoint
     # says how to make the features it reads
     "feature_manifest": None,
 }
@@ -70,6 +70,33 @@ def layer_paths(root: Path, model: str, dataset: str, feature: str) -> list[Path
     ]
 
 
+def _is_plugin_feature_layer(path: Path, feature: str) -> bool:
+    return path.parent.name == "feature" and path.stem == feature and not path.is_file()
+
+
+def feature_layer(feature: str) -> dict[str, Any]:
+    """The ``feature/<name>.yml`` layer of a feature plugin that ships none: an audio feature
+    with the TEF as its "video" input, dims read off its encoder class
+    (``FeatureSpec.encoder_dims``). Features without a YAML file or class dims are an error."""
+    from lighthouse_audio.registry import FEATURES
+
+    dims = FEATURES.get(feature).encoder_dims()
+    if dims is None:
+        raise FileNotFoundError(
+            f"feature '{feature}' has no configs/feature/{feature}.yml and its encoder class "
+            "declares no audio_dim/text_dim to make one from"
+        )
+    return {
+        "ctx_mode": "audio_tef",
+        "v_feat_types": None,
+        "a_feat_types": feature,
+        "t_feat_type": feature,
+        "v_feat_dim": 2,
+        "a_feat_dim": dims[0],
+        "t_feat_dim": dims[1],
+    }
+
+
 def add_derived_keys(cfg: EasyDict, feature: str) -> EasyDict:
     """Paths Lighthouse derives after merging (same names and layout as Lighthouse)."""
     cfg.results_dir = os.path.join(cfg.results_dir, cfg.model_name, cfg.dset_name, feature)
@@ -100,7 +127,9 @@ def load_config(
     root = Path(root) if root is not None else config_root()
     merged: dict[str, Any] = dict(EXTRA_KEYS)
     for path in layer_paths(root, model, dataset, feature):
-        layer = read_yaml(path)
+        layer = (
+            feature_layer(feature) if _is_plugin_feature_layer(path, feature) else read_yaml(path)
+        )
         check_layer_keys(path, layer)
         merged.update(layer)
     apply_overrides(merged, overrides)

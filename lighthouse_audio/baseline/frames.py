@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from lighthouse_audio.data.feature_manifest import read_manifest
 from lighthouse_audio.data.feature_store import read_feature_array
 from lighthouse_audio.data.layout import MANIFEST_NAME
-from lighthouse_audio.extraction.feature_manifest import read_manifest
 
 from .moments import frame_centres
 

@@ -3,7 +3,7 @@
 ::
 
     ROOT/<feature>/{vid}.npz                key "features"           (frames, audio_dim)
-    ROOT/<feature>/manifest.json            how they were made (extraction.manifest)
+    ROOT/<feature>/manifest.json            how they were made (data.feature_manifest)
     ROOT/<feature>_text/qid{qid}.npz        key "last_hidden_state"  (tokens, text_dim)
 
 ``vid`` and ``qid`` come from annotation files; a name that would leave its folder (a path

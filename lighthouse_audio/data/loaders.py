@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader
 from lighthouse_audio.data.annotations import load_queries
 from lighthouse_audio.data.collate import collate
 from lighthouse_audio.data.dataset import MomentDataset
+from lighthouse_audio.data.feature_manifest import check_against_config
 from lighthouse_audio.data.feature_store import FeatureStore
-from lighthouse_audio.extraction.feature_manifest import check_against_config
 
 
 class FeatureStores(NamedTuple):

@@ -8,6 +8,7 @@ has a shared audio-text space, as one pooled, projected vector for zero-shot sim
 
 from __future__ import annotations
 
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,3 +88,15 @@ class FeatureSpec:
     description: str = ""
     encoder: Callable[..., AudioTextEncoder] | None = None
     joint_space: Callable[..., Any] | None = None
+
+    def encoder_dims(self) -> tuple[int, int] | None:
+        """``(audio_dim, text_dim)`` when the encoder's class fixes them (the factory is the
+        class, or is annotated to return it), else None: they depend on the loaded weights."""
+        cls = self.encoder
+        if cls is not None and not isinstance(cls, type):
+            try:
+                cls = typing.get_type_hints(cls).get("return")
+            except Exception:  # noqa: BLE001 - an unresolvable annotation: dims unknown
+                cls = None
+        dims = tuple(getattr(cls, name, None) for name in ("audio_dim", "text_dim"))
+        return dims if all(isinstance(d, int) and d > 0 for d in dims) else None  # type: ignore

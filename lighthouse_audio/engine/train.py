@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from lighthouse_audio.config import save_config
 from lighthouse_audio.data.collate import move_to_device
+from lighthouse_audio.data.feature_manifest import CONFIG_KEY as FEATURE_MANIFEST_KEY
+from lighthouse_audio.data.feature_manifest import read_manifest
 from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from lighthouse_audio.engine.validation import evaluate
-from lighthouse_audio.extraction.feature_manifest import CONFIG_KEY as FEATURE_MANIFEST_KEY
-from lighthouse_audio.extraction.feature_manifest import read_manifest
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
 from lighthouse_audio.models.joint_prior import with_joint_prior_heads

@@ -192,13 +192,13 @@ def extract_features(
     """
     import lighthouse_audio
     from lighthouse_audio.data.annotations import load_queries
-    from lighthouse_audio.data.layout import FeatureLayout
-    from lighthouse_audio.extraction.feature_manifest import (
+    from lighthouse_audio.data.feature_manifest import (
         FeatureManifest,
         differences,
         read_manifest,
         write_manifest,
     )
+    from lighthouse_audio.data.layout import FeatureLayout
 
     layout = FeatureLayout(out, feature)
     window, hop, frames = window or encoder.window, hop or encoder.hop, frames or encoder.frames

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -274,35 +275,85 @@ def context_dim(opt: Mapping[str, Any]) -> int:
     return dim
 
 
+@dataclass(frozen=True)
+class QDDETRConfig:
+    """The config keys the network reads (Lighthouse's names), checked once.
+
+    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
+    key or an impossible value is a one-line ``ValueError`` naming the key.
+    """
+
+    t_feat_dim: int
+    context_dim: int
+    hidden_dim: int = 256
+    nheads: int = 8
+    enc_layers: int = 2
+    dec_layers: int = 2
+    dim_feedforward: int = 1024
+    num_queries: int = 10
+    n_input_proj: int = 2
+    input_dropout: float = 0.5
+    dropout: float = 0.1
+    aux_loss: bool = True
+    max_v_l: int = 75
+    max_q_l: int = 32
+    span_loss_type: str = "l1"
+    position_embedding: str = "sine"
+
+    @classmethod
+    def from_opt(cls, opt: Mapping[str, Any]) -> QDDETRConfig:
+        names = [f.name for f in fields(cls) if f.name != "context_dim"]
+        missing = [name for name in names if name not in opt]
+        if missing:
+            raise ValueError(f"qd_detr config lacks {', '.join(missing)}")
+        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
+        config.check()
+        return config
+
+    def check(self) -> None:
+        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if int(self.enc_layers) < 0:
+            raise ValueError(f"enc_layers must be at least 0, got {self.enc_layers}")
+        for name in ("input_dropout", "dropout"):
+            if not 0 <= float(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        _check_dims(int(self.hidden_dim), int(self.nheads))
+        if self.position_embedding not in ("sine", "v2"):
+            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+
+
 def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR:
     """Build QD-DETR from Lighthouse's flat config keys (an EasyDict or a plain dict)."""
-    _check_dims(opt["hidden_dim"], opt["nheads"])
-    if opt["position_embedding"] not in ("sine", "v2"):
-        raise ValueError(f"position_embedding must be 'sine', got {opt['position_embedding']!r}")
+    cfg = QDDETRConfig.from_opt(opt)
     return QDDETR(
-        txt_dim=opt["t_feat_dim"],
-        vid_dim=context_dim(opt),
-        hidden_dim=opt["hidden_dim"],
-        nheads=opt["nheads"],
-        enc_layers=opt["enc_layers"],
-        dec_layers=opt["dec_layers"],
-        dim_feedforward=opt["dim_feedforward"],
-        num_queries=opt["num_queries"],
-        n_input_proj=opt["n_input_proj"],
-        input_dropout=opt["input_dropout"],
-        dropout=opt["dropout"],
-        aux_loss=opt["aux_loss"],
-        max_v_l=opt["max_v_l"],
-        max_q_l=opt["max_q_l"],
-        span_loss_type=opt["span_loss_type"],
+        txt_dim=cfg.t_feat_dim,
+        vid_dim=cfg.context_dim,
+        hidden_dim=cfg.hidden_dim,
+        nheads=cfg.nheads,
+        enc_layers=cfg.enc_layers,
+        dec_layers=cfg.dec_layers,
+        dim_feedforward=cfg.dim_feedforward,
+        num_queries=cfg.num_queries,
+        n_input_proj=cfg.n_input_proj,
+        input_dropout=cfg.input_dropout,
+        dropout=cfg.dropout,
+        aux_loss=cfg.aux_loss,
+        max_v_l=cfg.max_v_l,
+        max_q_l=cfg.max_q_l,
+        span_loss_type=cfg.span_loss_type,
         batched_negative=batched_negative,
-        joint_prior=build_joint_prior(opt, opt["hidden_dim"]),
+        joint_prior=build_joint_prior(opt, cfg.hidden_dim),
     )
 
 
 @MODELS.register(name="qd_detr")
 def build(opt: Mapping[str, Any]) -> ModelBundle:
-    """QD-DETR with its criterion and Lighthouse's evaluation post-processing."""
+    """QD-DETR with its criterion and Lighthouse's evaluation post-processing.
+
+    The network's keys are :class:`QDDETRConfig`; the matcher's and losses' are read by
+    ``build_criterion``, the clamp by ``build_batch_postprocessor``."""
     return ModelBundle(
         model=build_model(opt),
         criterion=build_criterion(opt),

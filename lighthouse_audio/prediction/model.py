@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from lighthouse_audio.data.feature_manifest import CONFIG_KEY, FeatureManifest
 from lighthouse_audio.data.limits import LengthLimits
 from lighthouse_audio.devices import resolve_device
 from lighthouse_audio.engine.checkpoint import CheckpointError, load_checkpoint, load_model_weights
-from lighthouse_audio.extraction.feature_manifest import CONFIG_KEY, FeatureManifest
 
 
 @dataclass

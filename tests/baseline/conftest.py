@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from lighthouse_audio.extraction.feature_manifest import FeatureManifest, write_manifest
+from lighthouse_audio.data.feature_manifest import FeatureManifest, write_manifest
 
 DIM = 4
 FEATURE = "toy-joint"

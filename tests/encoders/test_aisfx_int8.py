@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lighthouse_audio.config import parse_override
-from lighthouse_audio.extraction.feature_manifest import FeatureManifest, differences
+from lighthouse_audio.data.feature_manifest import FeatureManifest, differences
 from lighthouse_audio.registry import FEATURES
 from tests.conftest import SHARED
 

@@ -97,7 +97,7 @@ def test_mismatched_manifest_refused(audio_dir, tmp_path, capsys):
 
 
 def test_training_refuses_features_of_other_hop(tmp_path):
-    from lighthouse_audio.extraction.feature_manifest import (
+    from lighthouse_audio.data.feature_manifest import (
         FeatureManifest,
         check_against_config,
         write_manifest,
