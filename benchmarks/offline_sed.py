@@ -28,9 +28,9 @@ from typing import Any
 import yaml
 
 from lighthouse_audio.cli.main import main as lighthouse
+from lighthouse_audio.data.feature_manifest import read_manifest
 from lighthouse_audio.demo.data import safe_name
 from lighthouse_audio.demo.settings import FEATURE
-from lighthouse_audio.data.feature_manifest import read_manifest
 from lighthouse_audio.file_io import load_jsonl, write_jsonl
 
 HERE = Path(__file__).resolve().parent

@@ -256,6 +256,14 @@ def _sum_last_axis_selected(values: np.ndarray, selected: np.ndarray) -> np.ndar
     return sums.reshape(values.shape[:-1])
 
 
+def _prepared_average_precision(prepared: Any) -> np.ndarray:
+    """AP at every IoU threshold for each prepared query."""
+    return _average_precision(
+        prepared.ap_pred, prepared.ap_pred_valid, prepared.ap_gt, prepared.ap_gt_valid,
+        IOU_THRESHOLDS,
+    )  # fmt: skip
+
+
 def _average_precision(
     pred: np.ndarray,
     pred_valid: np.ndarray,
@@ -360,13 +368,7 @@ def eval_moment_retrieval(
     if not prepared.qids:
         raise ValueError(f"no query has a GT window with length in {LENGTH_RANGE}")
 
-    ap = _average_precision(
-        prepared.ap_pred,
-        prepared.ap_pred_valid,
-        prepared.ap_gt,
-        prepared.ap_gt_valid,
-        IOU_THRESHOLDS,
-    )
+    ap = _prepared_average_precision(prepared)
     ap_per_threshold = np.ascontiguousarray(ap).mean(0)
     mr_map = {str(t): _format(v) for t, v in zip(IOU_THRESHOLDS, ap_per_threshold, strict=True)}
     mr_map["average"] = _format(np.mean(ap_per_threshold))
@@ -431,13 +433,7 @@ def per_query_details(
     qids = prepared.qids
     if not qids:
         return {"thresholds": list(IOU_THRESHOLDS), "per_query": {}}
-    ap = _average_precision(
-        prepared.ap_pred,
-        prepared.ap_pred_valid,
-        prepared.ap_gt,
-        prepared.ap_gt_valid,
-        IOU_THRESHOLDS,
-    )
+    ap = _prepared_average_precision(prepared)
     top, gt_index, r1_iou = _r1_ious(prepared)
     per_query = {
         qid: {

@@ -32,11 +32,9 @@ from lighthouse_audio.models.layers import (
 )
 
 
-class T2VEncoderLayer(nn.Module):
-    """Audio frames attend to the text, then a PReLU feed-forward block.
-
-    Only the audio frames change; the global token and the text pass through untouched.
-    """
+class _AttentionFeedForward(nn.Module):
+    """An attention block and a PReLU feed-forward block: the modules both encoder layers hold,
+    registered in Lighthouse's state_dict order."""
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float) -> None:
         super().__init__()
@@ -50,6 +48,13 @@ class T2VEncoderLayer(nn.Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = nn.PReLU()
+
+
+class T2VEncoderLayer(_AttentionFeedForward):
+    """Audio frames attend to the text, then a PReLU feed-forward block.
+
+    Only the audio frames change; the global token and the text pass through untouched.
+    """
 
     def forward(self, vid: Tensor, vid_pos: Tensor, txt: Tensor, blocked: Tensor) -> Tensor:
         """Update the audio frames.
@@ -71,20 +76,8 @@ class T2VEncoderLayer(nn.Module):
         return self.norm2(x + self.dropout2(ffn))
 
 
-class TransformerEncoderLayer(nn.Module):
+class TransformerEncoderLayer(_AttentionFeedForward):
     """Post-norm self-attention layer with a PReLU feed-forward block (DETR's encoder layer)."""
-
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.dropout = Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = nn.PReLU()
 
     def forward(self, src: Tensor, pos: Tensor, pad_mask: Tensor) -> Tensor:
         """``src``, ``pos``: ``[B, L, d]``; ``pad_mask``: ``[B, L]`` True on padding.
