@@ -12,7 +12,14 @@ import torch
 from lighthouse_audio.cli.main import main
 from lighthouse_audio.joint.space import JointSpaceError, load_joint_space
 from lighthouse_audio.joint.trained import TrainedJointSpace
-from tests.align.conftest import TOY_FEATURE, two_tones, write_manifest
+from tests.align.conftest import (  # noqa: F401 - fixtures of the align tests
+    TOY_FEATURE,
+    toy_align_feature,
+    toy_cache,
+    toy_sounds,
+    two_tones,
+    write_manifest,
+)
 
 FAST = ["--epochs", "40", "--no-progress"]
 

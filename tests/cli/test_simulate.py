@@ -13,8 +13,7 @@ from lighthouse_audio.cli import main as cli_main
 from lighthouse_audio.cli import simulate
 from lighthouse_audio.data.annotations import load_queries
 from lighthouse_audio.simulation.recipe import load_recipes
-
-from .conftest import SOUNDS_DIR, need
+from tests.simulation.conftest import SOUNDS_DIR, need
 
 BACKGROUNDS = ("bg/rain/0ad__weather_rain_11.ogg", "bg/storm/ufo__ambience_thunder2.ogg")
 LONG_FG = "fg/animal/uh__sheepfield.flac"  # 28 s: longer than the 20 s clips below

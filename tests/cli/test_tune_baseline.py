@@ -7,8 +7,14 @@ import numpy as np
 import yaml
 
 from lighthouse_audio.cli.main import main
-
-from .conftest import FEATURE, identity_space, write_layout_manifest
+from tests.baseline.conftest import (  # noqa: F401 - fixtures of the baseline tests
+    FEATURE,
+    identity_space,
+    joint_feature,
+    space_file,
+    toy_root,
+    write_layout_manifest,
+)
 
 
 def tune_args(root: Path, results: Path, space: Path | None, *extra: str) -> list[str]:
