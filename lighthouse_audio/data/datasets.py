@@ -27,6 +27,9 @@ class DatasetSpec:
         max_ts_val: Lighthouse's fixed post-processing clamp in seconds (not the duration).
         description: one line for ``lighthouse list``.
         features: feature names it may use, when narrower than its domain (None: all).
+        min_w_l, max_w_l: the window-length bounds Lighthouse records in its post-processor for
+            this dataset. Its post-processing never reads them; they are kept so the recorded
+            settings match Lighthouse's (CASTELLA's differ from the 150 s datasets').
     """
 
     name: str
@@ -34,6 +37,8 @@ class DatasetSpec:
     max_ts_val: float
     description: str = ""
     features: tuple[str, ...] | None = None
+    min_w_l: float = 2
+    max_w_l: float = 60
 
 
 for _spec in (
@@ -43,7 +48,12 @@ for _spec in (
         "tut2017", "audio", 150, "TUT Sound Events 2017 street recordings, evaluation only"
     ),
     DatasetSpec(
-        "castella", "audio", 300, "CASTELLA: real long recordings, several windows a query"
+        "castella",
+        "audio",
+        300,
+        "CASTELLA: real long recordings, several windows a query",
+        min_w_l=1,
+        max_w_l=300,
     ),
     DatasetSpec("custom", "audio", 150, "any Lighthouse-format jsonl + feature folder"),
 ):

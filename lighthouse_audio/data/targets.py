@@ -86,13 +86,19 @@ def saliency_labels(
 
 def positive_frame_mask(first_window: list[float], ctx_l: int, clip_length: float) -> torch.Tensor:
     """Lighthouse's ``pos_mask`` (``src_pos_mask``, read only by TR-DETR): float32 ``[ctx_l]``,
-    1 on frames ``floor(start / clip)`` .. ``ceil(end / clip) - 1`` (at least one frame), cut at
-    ``ctx_l``. Note it differs from the saliency labels at the end: ceil, and no ``-1`` clamp, so
-    a window ending at 25.7 s marks frame 25 here but not in ``saliency_all_labels``."""
+    1 on frames ``floor(start / clip)`` .. ``ceil(end / clip) - 1`` (at least one frame).
+
+    Two quirks kept for parity: the end uses ceil and no ``-1`` clamp, so a window ending at
+    25.7 s marks frame 25 here but not in ``saliency_all_labels``; and a window reaching past
+    the (truncated) context gives an all-zero mask, because Lighthouse grows the mask to hold the
+    late frames, copies the original zeros back over its first ``ctx_l`` frames, then cuts it to
+    ``ctx_l`` for the audio datasets.
+    """
     first = math.floor(first_window[0] / clip_length)
     last = math.ceil(first_window[1] / clip_length)  # exclusive
     if first == last:
         last += 1
     mask = torch.zeros(ctx_l, dtype=torch.float32)
-    mask[max(first, 0) : max(min(last, ctx_l), 0)] = 1
+    if last <= ctx_l:
+        mask[max(first, 0) : last] = 1
     return mask

@@ -175,16 +175,19 @@ def postprocess_batch(
     return postprocessor(outputs_to_predictions(outputs, metas))
 
 
-def _dataset_max_ts_val(dset_name: str | None) -> float:
-    """The dataset plugin's clamp (300 s for CASTELLA), or 150 s when it is unknown."""
+def _dataset_settings(dset_name: str | None) -> dict[str, float]:
+    """The dataset plugin's clamp and recorded window bounds (CASTELLA: 300 s, 1..300), or the
+    150 s datasets' values when the dataset is unknown."""
+    defaults = {"max_ts_val": DEFAULT_MAX_TS_VAL, "min_w_l": 2, "max_w_l": 60}
     if dset_name is None:
-        return DEFAULT_MAX_TS_VAL
+        return defaults
     from lighthouse_audio.registry import DATASETS
 
     try:
-        return float(DATASETS.get(dset_name).max_ts_val)
-    except (KeyError, AttributeError):
-        return DEFAULT_MAX_TS_VAL
+        spec = DATASETS.get(dset_name)
+    except KeyError:
+        return defaults
+    return {key: getattr(spec, key, default) for key, default in defaults.items()}
 
 
 def build_postprocessor(
@@ -193,18 +196,19 @@ def build_postprocessor(
     """Lighthouse's moment-retrieval post-processor for audio datasets.
 
     Args:
-        opt: flat config; reads ``clip_length`` and, when ``max_ts_val`` is not given,
-            ``max_ts_val`` or else ``dset_name`` (looked up in the dataset registry).
-        max_ts_val: clamp in seconds; pass the dataset's value (150, CASTELLA 300).
+        opt: flat config; reads ``clip_length`` and ``dset_name`` (looked up in the dataset
+            registry for the clamp and recorded window bounds); ``max_ts_val`` overrides the clamp.
+        max_ts_val: clamp in seconds, overriding both the dataset's and the config's.
     """
+    settings = _dataset_settings(opt.get("dset_name"))
     if max_ts_val is None:
-        max_ts_val = opt.get("max_ts_val") or _dataset_max_ts_val(opt.get("dset_name"))
+        max_ts_val = opt.get("max_ts_val") or settings["max_ts_val"]
     return PostProcessorDETR(
         clip_length=opt["clip_length"],
         min_ts_val=0,
         max_ts_val=max_ts_val,
-        min_w_l=2,
-        max_w_l=60,
+        min_w_l=settings["min_w_l"],
+        max_w_l=settings["max_w_l"],
         move_window_method="left",
         process_func_names=("clip_ts", "round_multiple"),
     )

@@ -238,6 +238,25 @@ def test_single_frame_outside_and_full_windows(tmp_path: Path):
     assert not inputs["src_aud"][2, 40:].any() and not inputs["src_vid"][2, 40:].any()
 
 
+def test_positive_mask_for_a_window_reaching_past_the_truncated_end(tmp_path: Path):
+    """Lighthouse grows ``pos_mask`` for frames past ``ctx_l``, copies the original zeros back
+    over the first ``ctx_l`` frames, then cuts to ``ctx_l`` (audio datasets): all zero."""
+    from lighthouse_audio.data.targets import positive_frame_mask
+
+    assert not positive_frame_mask([70.0, 80.0], 75, 1).any()
+    assert not positive_frame_mask([74.2, 75.3], 75, 1).any()  # ceil(75.3) = 76 > 75
+    inside = positive_frame_mask([70.0, 75.0], 75, 1)  # ends exactly at the context end
+    assert inside.nonzero().flatten().tolist() == [70, 71, 72, 73, 74]
+    assert positive_frame_mask([4.0, 9.0], 20, 2).nonzero().flatten().tolist() == [2, 3, 4]
+
+    q = {"qid": 0, "query": "q", "duration": 90, "vid": "v", "relevant_windows": [[70.0, 80.0]]}
+    ds = make_dataset(tmp_path, [q], {"v": 90})
+    random.seed(0)
+    targets = ds[0]["targets"]
+    assert targets["src_pos_mask"].shape == (75,) and not targets["src_pos_mask"].any()
+    assert targets["saliency_all_labels"].nonzero()[0].tolist() == list(range(70, 75))
+
+
 def test_max_v_l_shorter_than_audio(tmp_path: Path):
     q = {"qid": 0, "query": "q", "duration": 60, "vid": "v", "relevant_windows": [[5, 50]]}
     ds = make_dataset(tmp_path, [q], {"v": 60}, max_v_l=40)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from lighthouse_audio.evaluation.sed_events import (
@@ -11,6 +13,7 @@ from lighthouse_audio.evaluation.sed_events import (
     segment_based_scores,
 )
 from lighthouse_audio.file_io import load_jsonl
+from tests.conftest import fixture_files
 from tests.evaluation.sed_cases import TUT_GT, TUT_PREDS
 from tests.evaluation.sed_cases import pred_line as _pred
 from tests.evaluation.sed_cases import ref_line as _ref
@@ -99,19 +102,30 @@ def test_unknown_vid_or_label_raise() -> None:
 
 # Counts sed_eval 0.2.1 (EventBasedMetrics(t_collar=0.2, percentage_of_length=0.2), optimal
 # matching; SegmentBasedMetrics(time_resolution=1.0) with evaluated_length_seconds = duration)
-# gave on the same event lists of the TUT2017 fixture.
-SED_EVAL_TUT2017 = {
-    0.1: ((6, 240, 149), (1531, 1603, 4574)),
-    0.5: ((12, 240, 175), (1190, 1603, 3377)),
-    0.7: ((13, 240, 160), (920, 1603, 2353)),
+# gave on the event lists of one predictions file, keyed by that file's md5: a file of the same
+# form with other contents has no recorded counts and is checked against sed_eval itself below.
+SED_EVAL_COUNTS = {
+    "d01f9305551d463748a71c8cdc6ef150": {
+        0.1: ((6, 240, 149), (1531, 1603, 4574)),
+        0.5: ((12, 240, 175), (1190, 1603, 3377)),
+        0.7: ((13, 240, 160), (920, 1603, 2353)),
+    },
 }
 
 
-@pytest.mark.skipif(TUT_PREDS is None, reason="no TUT2017 SED fixture")
-@pytest.mark.parametrize("threshold", sorted(SED_EVAL_TUT2017))
-def test_matches_sed_eval_on_tut2017(threshold: float) -> None:
-    result = sed_event_scores(load_jsonl(TUT_GT), load_jsonl(TUT_PREDS), threshold)
-    (event_tp, event_ref, event_sys), (seg_tp, seg_ref, seg_sys) = SED_EVAL_TUT2017[threshold]
+def _recorded_cases() -> list:
+    cases = []
+    for path in fixture_files("sed_preds_tut2017_seed*.jsonl"):
+        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        for threshold, counts in SED_EVAL_COUNTS.get(digest, {}).items():
+            cases.append(pytest.param(path, threshold, counts, id=f"{path.stem}-{threshold}"))
+    return cases
+
+
+@pytest.mark.parametrize(("predictions_file", "threshold", "counts"), _recorded_cases())
+def test_matches_recorded_sed_eval_counts(predictions_file, threshold: float, counts) -> None:
+    result = sed_event_scores(load_jsonl(TUT_GT), load_jsonl(predictions_file), threshold)
+    (event_tp, event_ref, event_sys), (seg_tp, seg_ref, seg_sys) = counts
     event, segment = result["event_based"]["counts"], result["segment_based"]["counts"]
     assert (event["tp"], event["n_ref"], event["n_sys"]) == (event_tp, event_ref, event_sys)
     assert (segment["tp"], segment["n_ref"], segment["n_sys"]) == (seg_tp, seg_ref, seg_sys)

@@ -36,7 +36,9 @@ def test_parse_thresholds() -> None:
 def test_sweep_equals_evaluating_each_threshold() -> None:
     reference, predictions = load_jsonl(TUT_GT), load_jsonl(TUT_PREDS)
     # Grid points plus thresholds equal to scores in the file (strict > at the boundary).
-    thresholds = sorted(set(parse_thresholds("0:1:0.1") + [0.0618, 0.1991, 0.2795, 0.681]))
+    scores = sorted({w[2] for line in predictions for w in line["pred_relevant_windows"]})
+    in_file = [scores[int(q * (len(scores) - 1))] for q in (0.1, 0.35, 0.6, 0.9)]
+    thresholds = sorted(set(parse_thresholds("0:1:0.1") + in_file))
     curve = threshold_curve(rasterise(reference, predictions), thresholds)
     for point in curve:
         direct = sed_evaluate(reference, predictions, point["threshold"])

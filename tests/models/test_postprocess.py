@@ -87,6 +87,19 @@ def test_castella_clamps_at_300():
     assert postprocessor([line])[0]["pred_relevant_windows"] == [[0.0, 300.0, 0.5]]
 
 
+def test_dataset_settings_recorded_like_lighthouse():
+    """CASTELLA's evaluation builds its post-processor with a 300 s clamp and window bounds
+    1..300; the 150 s datasets use 2..60. The bounds are recorded, never applied."""
+    castella = build_postprocessor({"clip_length": 1, "dset_name": "castella"}).settings()
+    assert (castella["max_ts_val"], castella["min_w_l"], castella["max_w_l"]) == (300, 1, 300)
+    for name in ("clotho-moment", "unav100-subset", "tut2017", "custom", None):
+        settings = build_postprocessor({"clip_length": 1, "dset_name": name}).settings()
+        assert (settings["max_ts_val"], settings["min_w_l"], settings["max_w_l"]) == (150, 2, 60)
+    line = {"qid": "q", "query": "x", "vid": "v", "pred_relevant_windows": [[3.0, 3.4, 0.5]]}
+    short = build_postprocessor({"clip_length": 1, "dset_name": "castella"})([line])
+    assert short[0]["pred_relevant_windows"] == [[3.0, 3.0, 0.5]]  # shorter than min_w_l: kept
+
+
 def test_round_half_to_even_after_4_decimals():
     postprocessor = PostProcessorDETR(clip_length=1, max_ts_val=150)
     windows = [[12.5, 13.5, 0.12345], [17.5, 42.5, 0.5], [0.49999, 150.5, 1.0]]
