@@ -21,7 +21,13 @@ from easydict import EasyDict
 
 from lighthouse_audio.data.layout import FeatureLayout
 
-DEFAULT_CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
+# An installed package carries the tree as lighthouse_audio/configs (setup.py); a source checkout
+# keeps it at the top of the repository, as Lighthouse does.
+_PACKAGED_CONFIG_ROOT = Path(__file__).resolve().parent / "configs"
+_SOURCE_CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_CONFIG_ROOT = (
+    _PACKAGED_CONFIG_ROOT if (_PACKAGED_CONFIG_ROOT / "base.yml").is_file() else _SOURCE_CONFIG_ROOT
+)
 
 # Keys a run may set although no YAML layer defines them (Lighthouse adds them itself or reads
 # them from its command line, or they are this project's options, kept out of the YAML files so
@@ -37,7 +43,8 @@ EXTRA_KEYS: dict[str, Any] = {
 
 
 def config_root() -> Path:
-    """The config tree in use: ``$LIGHTHOUSE_AUDIO_CONFIGS`` or the project's ``configs/``."""
+    """The config tree in use: ``$LIGHTHOUSE_AUDIO_CONFIGS``, else the one shipped in the package
+    (a source checkout: the repository's ``configs/``)."""
     return Path(os.environ.get("LIGHTHOUSE_AUDIO_CONFIGS", DEFAULT_CONFIG_ROOT))
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from argparse import Namespace
 
 COMMAND_MODULES = (
     "lighthouse_audio.cli.list_plugins",
@@ -31,6 +33,12 @@ class UserError(Exception):
     """An error caused by the user's input: printed as one line, exit status 2."""
 
 
+# Exit statuses: 2 the input is wrong (usage, files, values), 1 the work failed, 130 interrupted
+# (128 + SIGINT), 141 the reader of our output went away (128 + SIGPIPE, as `yes | head` gives).
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 1, 130, 141
+DEBUG_ENV = "LIGHTHOUSE_AUDIO_DEBUG"  # set to 1 to see the traceback of an unexpected error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lighthouse", description="Language-based audio moment retrieval (AM-DETR)."
@@ -41,20 +49,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> Namespace:
+    """Parse, letting ``key=value`` overrides sit anywhere (``train ... --resume R lr=1e-4``):
+    argparse alone stops collecting a positional list at the first option after it."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command_parser = _subparsers(parser).choices[args.command]
+        if hasattr(args, "overrides") and all(_is_override(extra) for extra in extras):
+            args.overrides = [*(args.overrides or []), *extras]
+        else:
+            command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _is_override(token: str) -> bool:
+    return "=" in token and not token.startswith("-")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
 def main(argv: list[str] | None = None) -> int:
     from lighthouse_audio.hub.download import DownloadError
 
-    args = build_parser().parse_args(argv)
+    args = parse_command_line(build_parser(), argv)
+    name = f"lighthouse {args.command}"
     try:
         result = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
     except (UserError, FileNotFoundError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"lighthouse {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        return _fail(name, message, EXIT_USAGE)
     except DownloadError as exc:  # the network or the disk failed, not the user
-        print(f"lighthouse {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(name, exc, EXIT_FAILURE)
+    except KeyboardInterrupt:
+        hint = getattr(args, "resume_hint", None)  # a command's text, or a function of its state
+        hint = hint() if callable(hint) else hint
+        return _fail(
+            name, "interrupted" + (f"; resume with: {hint}" if hint else ""), EXIT_INTERRUPTED
+        )
+    except BrokenPipeError:
+        # The reader (`| head`) has gone: stop writing, and keep Python's exit-time flush of
+        # stdout from raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except MemoryError:
+        return _fail(name, "out of memory (try a smaller batch size)", EXIT_FAILURE)
+    except OSError as exc:  # disk full, permissions, a device gone: the environment, one line
+        return _fail(name, exc, EXIT_FAILURE)
+    except Exception as exc:  # a bug or an unforeseen input: one line, the traceback on request
+        if os.environ.get(DEBUG_ENV):
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return _fail(name, f"{message} (set {DEBUG_ENV}=1 for the traceback)", EXIT_FAILURE)
     return int(result or 0)
+
+
+def _fail(name: str, message: object, status: int) -> int:
+    text = " ".join(str(message).split("\n")).strip()
+    print(f"{name}: error: {text}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

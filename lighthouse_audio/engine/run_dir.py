@@ -30,8 +30,8 @@ def next_free_dir(base: Path) -> Path:
 def claim_run_dir(opt: MutableMapping[str, Any], resume_from: Path | None = None) -> Path:
     """Pick the run folder and point the config's result paths into it (created by the trainer
     once its inputs are validated, so a failed start leaves nothing behind)."""
-    if resume_from is not None and (resume_from.parent / "config.yaml").exists():
-        run_dir = resume_from.parent
+    if resume_from is not None:  # a run resumes where its last.ckpt lies
+        run_dir = Path(resume_from).parent
     else:
         run_dir = next_free_dir(Path(opt["results_dir"]))
     opt["results_dir"] = str(run_dir)

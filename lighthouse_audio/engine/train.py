@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,13 @@ from lighthouse_audio.data.feature_manifest import CONFIG_KEY as FEATURE_MANIFES
 from lighthouse_audio.data.feature_manifest import read_manifest
 from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from lighthouse_audio.engine.resume import (
+    changed_keys,
+    check_resumable,
+    record_resume,
+    tidy_run_folder,
+)
+from lighthouse_audio.engine.training_config import absolute_paths, check_training_config
 from lighthouse_audio.engine.validation import evaluate
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
@@ -116,14 +123,23 @@ def train(
     resume: Path | None = None,
     init_from: Path | None = None,
     progress: bool = True,
+    announce: Callable[[Path], None] | None = None,
 ) -> TrainState:
     """Train ``opt.model_name`` on ``opt.train_path``, evaluating on ``opt.eval_path`` every
     ``eval_epoch_interval`` epochs. Writes ``best.ckpt`` (Lighthouse format, on strict mAP
-    improvement), ``last.ckpt`` (resumable, every epoch), logs, metrics and predictions."""
+    improvement), ``last.ckpt`` (resumable, every epoch), logs, metrics and predictions.
+
+    Nothing is written until the config, checkpoint and data have been checked; then
+    ``announce(run_dir)`` is called once the folder exists. ``resume`` (a run's ``last.ckpt``)
+    continues in ``run_dir`` with the run's config: ``opt`` may differ from it only in the keys
+    :data:`.resume.SAFE_TO_CHANGE` lists."""
     run_dir = Path(run_dir)
-    # The run's own copy: what it records (log formats, the features' manifest, the joint
-    # prior's heads) goes into its checkpoints, not into the caller's config.
+    check_training_config(opt)
+    # The run's own copy: what it records (the device used, log formats, the features' manifest,
+    # the joint prior's heads, absolute paths) goes into its checkpoints, not the caller's config.
     opt = with_joint_prior_heads(EasyDict(dict(opt)))
+    opt.device = str(device)
+    absolute_paths(opt)
     opt.train_log_txt_formatter = TRAIN_LOG_FORMAT
     opt.eval_log_txt_formatter = EVAL_LOG_FORMAT
 
@@ -136,15 +152,17 @@ def train(
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, opt.lr_drop)
 
     state = TrainState()
+    resumed_opt: Mapping[str, Any] | None = None
     if resume is not None:
         ckpt = load_checkpoint(resume, map_location=device)
+        check_resumable(ckpt, resume)
+        resumed_opt = ckpt["opt"]
         load_model_weights(model, ckpt["model"], resume)
         if "optimizer" in ckpt:
             optimizer.load_state_dict(ckpt["optimizer"])
         if "lr_scheduler" in ckpt:
             scheduler.load_state_dict(ckpt["lr_scheduler"])
-        state = TrainState(**ckpt.get("train_state", {"epoch": int(ckpt.get("epoch", -1))}))
-        print(f"lighthouse: resuming from {resume} after epoch {state.epoch}")
+        state = TrainState(**ckpt["train_state"])
     elif init_from is not None:
         ckpt = load_checkpoint(init_from, map_location=device)
         load_model_weights(model, ckpt["model"], init_from)
@@ -154,6 +172,7 @@ def train(
     manifest = read_manifest(Path(opt["a_feat_dirs"][0]))
     if manifest is not None:  # the checkpoint then says how its features were made
         opt[FEATURE_MANIFEST_KEY] = manifest.to_dict()
+    changes = changed_keys(resumed_opt, opt) if resumed_opt is not None else {}
     train_set = build_dataset(opt, opt.train_path, stores)
     val_set = build_dataset(opt, opt.eval_path, stores) if opt.get("eval_path") else None
     ground_truth = [q.to_dict() for q in val_set.queries] if val_set is not None else []
@@ -166,7 +185,14 @@ def train(
 
     # Only now, with config, checkpoint and data validated, does the run folder get written.
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(opt, run_dir / "config.yaml")
+    if resume is not None:
+        tidy_run_folder(run_dir, state.epoch, [opt.train_log_filepath, opt.eval_log_filepath])
+        record_resume(run_dir, resume, state.epoch, opt.device, changes)
+        print(f"lighthouse: resuming from {resume} after epoch {state.epoch}")
+    if not (run_dir / "config.yaml").exists():  # written once: what the run started with
+        save_config(opt, run_dir / "config.yaml")
+    if announce is not None:
+        announce(run_dir)
 
     epochs = tqdm(range(state.epoch + 1, opt.n_epoch), desc="epochs", disable=not progress)
     for epoch in epochs:
@@ -218,7 +244,7 @@ def train(
         last = lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt)
         last["train_state"] = vars(state)
         save_checkpoint(run_dir / "last.ckpt", last)
-        if state.es_count > opt.max_es_cnt:
+        if opt.max_es_cnt != -1 and state.es_count > opt.max_es_cnt:
             print(f"lighthouse: early stop after {state.es_count} epochs without improvement")
             break
     return state
