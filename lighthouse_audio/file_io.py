@@ -16,12 +16,14 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "atomic_write",
+    "empty_file_problem",
+    "iter_jsonl",
     "load_jsonl",
     "remove_stale_temporaries",
     "save_npz",
@@ -131,36 +133,51 @@ def save_torch(obj: Any, path: PathLike) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def load_jsonl(path: PathLike) -> list[dict]:
-    """Read a JSON Lines file: one JSON object per line; blank lines are skipped.
+def iter_jsonl(
+    path: PathLike, error: type[Exception] = ValueError, objects: bool = True
+) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of a JSON Lines file.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and line
-    for a line that is not UTF-8, not valid JSON or not a JSON object.
+    Every problem is one line naming the file and line: a missing or unreadable file, a line
+    that is not UTF-8, not valid JSON or (with ``objects``) not a JSON object. They are raised as
+    ``error`` (a caller's own ``ValueError`` subclass); a missing file is ``FileNotFoundError``.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    records = []
-    with path.open("rb") as f:
-        for line_number, raw in enumerate(f, start=1):
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise error(f"{path}: cannot open ({exc.strerror})") from None
+    with handle:
+        for line_number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise ValueError(
+                raise error(
                     f"{path}:{line_number}: not UTF-8 text (byte {raw[exc.start]:#04x} at column "
                     f"{exc.start + 1})"
                 ) from None
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                value = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(
-                    f"{path}:{line_number}: malformed JSON ({exc.msg} at column {exc.colno})"
+                raise error(
+                    f"{path}:{line_number}: invalid JSON ({exc.msg} at column {exc.colno})"
                 ) from None
-            if not isinstance(record, dict):
-                raise ValueError(
-                    f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}"
+            if objects and not isinstance(value, dict):
+                raise error(
+                    f"{path}:{line_number}: expected a JSON object, got {type(value).__name__}"
                 )
-            records.append(record)
-    return records
+            yield line_number, value
+
+
+def empty_file_problem(path: PathLike) -> str:
+    """Why a JSON Lines file gave nothing: "the file is empty" or "only blank lines"."""
+    return "the file is empty" if Path(path).stat().st_size == 0 else "only blank lines"
+
+
+def load_jsonl(path: PathLike) -> list[dict]:
+    """Every object of a JSON Lines file (see :func:`iter_jsonl` for the errors)."""
+    return [record for _, record in iter_jsonl(path)]

@@ -64,7 +64,7 @@ def test_jsonl_errors_name_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"x.jsonl:2: expected a JSON object, got list"):
         load_jsonl(path)
     path.write_text('{"qid": 1\n')
-    with pytest.raises(ValueError, match=r"x.jsonl:1: malformed JSON"):
+    with pytest.raises(ValueError, match=r"x.jsonl:1: invalid JSON"):
         load_jsonl(path)
     with pytest.raises(FileNotFoundError):
         load_jsonl(tmp_path / "missing.jsonl")

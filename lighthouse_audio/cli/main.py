@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from argparse import Namespace
 
 COMMAND_MODULES = (
@@ -71,10 +72,18 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lighthouse_audio.hub.download import DownloadError
-
     args = parse_command_line(build_parser(), argv)
     name = f"lighthouse {args.command}"
+    with warnings.catch_warnings():  # warnings as one line each, like errors; restored after
+        warnings.showwarning = lambda message, *_, **__: print(
+            f"{name}: warning: {' '.join(str(message).split())}", file=sys.stderr
+        )
+        return _run(args, name)
+
+
+def _run(args: Namespace, name: str) -> int:
+    from lighthouse_audio.hub.download import DownloadError
+
     try:
         result = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit

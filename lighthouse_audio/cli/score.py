@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+SED_KEY = ("vid", "query")  # SED predictions are per clip and label
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -63,10 +65,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_sed)
 
 
-def _load(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
-    from lighthouse_audio.file_io import load_jsonl
+def load_ground_truth(path: Path, windows_required: bool = True) -> list[dict]:
+    """Annotations through the one validation every command uses (``data.annotations``)."""
+    from lighthouse_audio.data.annotations import load_queries
 
-    return load_jsonl(args.submission), load_jsonl(args.gt)
+    lines = [q.to_dict() for q in load_queries(path, require_windows=windows_required)]
+    for line in lines:
+        line.setdefault("relevant_windows", [])  # SED: a clip and label with no event
+    return lines
+
+
+def load_submission(path: Path, key: tuple[str, ...] = ("qid",)) -> list[dict]:
+    from lighthouse_audio.data.predictions import load_predictions
+
+    return load_predictions(path, key=key)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.evaluation.metrics import eval_submission
     from lighthouse_audio.file_io import write_json
 
-    submission, ground_truth = _load(args)
+    submission, ground_truth = load_submission(args.submission), load_ground_truth(args.gt)
     try:
         metrics = eval_submission(submission, ground_truth)
     except ValueError as exc:
@@ -93,16 +105,18 @@ def run_sed(args: argparse.Namespace) -> int:
 
     from lighthouse_audio.evaluation.sed import format_sed_stdout, parse_thresholds
     from lighthouse_audio.evaluation.sed_report import DevSplit, EventOptions, evaluate_sed, summary
-    from lighthouse_audio.file_io import load_jsonl, write_json
+    from lighthouse_audio.file_io import write_json
 
     if (args.tune_submission is None) != (args.tune_gt is None):
         raise ValueError("--tune-submission and --tune-gt go together")
     thresholds = parse_thresholds(args.thresholds)  # checked before any file is read
-    submission, reference = _load(args)
+    submission = load_submission(args.submission, SED_KEY)
+    reference = load_ground_truth(args.gt, windows_required=False)
     dev = None
     if args.tune_submission is not None:
         dev = DevSplit(
-            load_jsonl(args.tune_gt), load_jsonl(args.tune_submission),
+            load_ground_truth(args.tune_gt, windows_required=False),
+            load_submission(args.tune_submission, SED_KEY),
             source=f"{args.tune_submission} vs {args.tune_gt}",
             paths=(str(args.tune_submission), str(args.tune_gt)),
         )  # fmt: skip

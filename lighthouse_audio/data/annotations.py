@@ -20,7 +20,6 @@ True
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -28,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lighthouse_audio.file_io import empty_file_problem, iter_jsonl
 
 Seconds = float
 
@@ -171,47 +172,40 @@ def load_queries(
         # one line even if a value carried a newline
         return AnnotationError(f"{path}:{lineno}: {problem}".replace("\n", "\\n"))
 
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise AnnotationError(f"{path}: cannot open annotation file ({e.strerror})") from e
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    if not path.is_file():
+        raise AnnotationError(f"{path}: cannot open annotation file (no such file)")
+    for lineno, d in iter_jsonl(path, error=AnnotationError, objects=False):
+        try:
+            q = MomentQuery.from_dict(d)
+        except AnnotationError as e:
+            raise fail(lineno, str(e)) from None
+        if q.relevant_windows is None and require_windows:
+            raise fail(lineno, f"missing field relevant_windows for qid {q.qid!r}")
+        if require_windows and not q.relevant_windows:
+            raise fail(lineno, f"relevant_windows is empty for qid {q.qid!r}")
+        if q.qid in first_line:
+            raise fail(lineno, f"duplicate qid {q.qid!r} (first on line {first_line[q.qid]})")
+        first_line[q.qid] = lineno
+        for w in q.relevant_windows or ():
+            over = w[1] - q.duration
+            if over <= TIME_SLACK:
                 continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise fail(lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
-            try:
-                q = MomentQuery.from_dict(d)
-            except AnnotationError as e:
-                raise fail(lineno, str(e)) from None
-            if q.relevant_windows is None and require_windows:
-                raise fail(lineno, f"missing field relevant_windows for qid {q.qid!r}")
-            if require_windows and not q.relevant_windows:
-                raise fail(lineno, f"relevant_windows is empty for qid {q.qid!r}")
-            if q.qid in first_line:
-                raise fail(lineno, f"duplicate qid {q.qid!r} (first on line {first_line[q.qid]})")
-            first_line[q.qid] = lineno
-            for w in q.relevant_windows or ():
-                over = w[1] - q.duration
-                if over <= TIME_SLACK:
-                    continue
-                if end_tolerance is None:
-                    overshoots.append((lineno, over))
-                elif over > end_tolerance + TIME_SLACK:
-                    raise fail(
-                        lineno,
-                        f"window {w!r} ends {over:g} s after the clip "
-                        f"(end {w[1]} > duration {q.duration} + tolerance {end_tolerance})",
-                    )
-            if has_features is not None:
-                if q.vid not in feature_ok:
-                    feature_ok[q.vid] = bool(has_features(q.vid))
-                if not feature_ok[q.vid]:
-                    raise fail(lineno, f"no feature file for vid {q.vid!r} (qid {q.qid!r})")
-            queries.append(q)
+            if end_tolerance is None:
+                overshoots.append((lineno, over))
+            elif over > end_tolerance + TIME_SLACK:
+                raise fail(
+                    lineno,
+                    f"window {w!r} ends {over:g} s after the clip "
+                    f"(end {w[1]} > duration {q.duration} + tolerance {end_tolerance})",
+                )
+        if has_features is not None:
+            if q.vid not in feature_ok:
+                feature_ok[q.vid] = bool(has_features(q.vid))
+            if not feature_ok[q.vid]:
+                raise fail(lineno, f"no feature file for vid {q.vid!r} (qid {q.qid!r})")
+        queries.append(q)
+    if not queries:
+        raise AnnotationError(f"{path}: no annotations ({empty_file_problem(path)})")
     if overshoots:
         worst_line, worst = max(overshoots, key=lambda t: t[1])
         warnings.warn(

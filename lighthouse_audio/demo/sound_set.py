@@ -11,7 +11,6 @@ used when present. Other keys (licence, source) are ignored here.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import soundfile as sf
+
+from lighthouse_audio.file_io import iter_jsonl
 
 __all__ = ["Recording", "load_sound_set"]
 
@@ -74,15 +75,12 @@ def load_sound_set(
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest}: no manifest (a sound folder needs manifest.jsonl)")
     recordings, missing = [], []
-    with open(manifest, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                recording = Recording.from_dict(json.loads(line), folder)
-            except (ValueError, AttributeError) as e:
-                raise ValueError(f"{manifest}:{lineno}: {e}") from None
-            (recordings if recording.path.is_file() else missing).append(recording)
+    for lineno, line in iter_jsonl(manifest, objects=False):
+        try:
+            recording = Recording.from_dict(line, folder)
+        except (ValueError, AttributeError) as e:
+            raise ValueError(f"{manifest}:{lineno}: {e}") from None
+        (recordings if recording.path.is_file() else missing).append(recording)
     if missing:
         log(f"{manifest}: {len(missing)} listed file(s) missing, e.g. {missing[0].path}")
     for role, what in (("fg", "captioned foreground"), ("bg", "background")):

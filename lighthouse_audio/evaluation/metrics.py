@@ -22,6 +22,7 @@ pool returns queries in completion order, which can only move the last bit).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -367,6 +368,14 @@ def eval_moment_retrieval(
         print(f"full: {list(LENGTH_RANGE)}, {kept}/{total}={100 * kept / total:.2f} examples.")
     if not prepared.qids:
         raise ValueError(f"no query has a GT window with length in {LENGTH_RANGE}")
+    left_out = prepared.num_gt_lines - prepared.num_gt_lines_in_range
+    if left_out:  # Lighthouse drops them silently; say so, the scores cover fewer queries
+        warnings.warn(
+            f"{left_out} of {prepared.num_gt_lines} queries have no ground-truth window of length "
+            f"in ({LENGTH_RANGE[0]}, {LENGTH_RANGE[1]}] s and are left out of the scores, as "
+            "Lighthouse's evaluation does",
+            stacklevel=2,
+        )
 
     ap = _prepared_average_precision(prepared)
     ap_per_threshold = np.ascontiguousarray(ap).mean(0)

@@ -17,7 +17,6 @@ Backgrounds: every audio file under a folder (recursively), named by file stem.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lighthouse_audio.data.layout import AUDIO_EXTENSIONS
+from lighthouse_audio.file_io import iter_jsonl
 
 __all__ = [
     "BackgroundFile",
@@ -91,19 +91,11 @@ def _key_from_path(path: str) -> str:
 
 def iter_foreground_lines(path: Path) -> Iterator[tuple[str, Any]]:
     """``("{path}:{line}", parsed JSON)`` for every non-empty line whose ``role`` is ``fg`` or
-    absent; invalid JSON raises :class:`ManifestError` naming the line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{where}: invalid JSON: {e.msg}") from None
-            if isinstance(d, dict) and d.get("role", "fg") != "fg":
-                continue
-            yield where, d
+    absent; a line that is not UTF-8 or not JSON raises :class:`ManifestError` naming it."""
+    for lineno, d in iter_jsonl(path, error=ManifestError, objects=False):
+        if isinstance(d, dict) and d.get("role", "fg") != "fg":
+            continue
+        yield f"{path}:{lineno}", d
 
 
 def load_foreground_manifest(path: str | os.PathLike) -> list[ForegroundEntry]:

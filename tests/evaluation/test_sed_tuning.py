@@ -69,8 +69,9 @@ def test_nan_scores_never_pass() -> None:
 
 def test_cli_tunes_on_dev_and_applies_to_test(tmp_path: Path, capsys) -> None:
     def write(name: str, lines: list[dict]) -> Path:
-        path = tmp_path / name
-        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        path = tmp_path / name  # annotation lines carry a qid, like every Lighthouse file
+        numbered = [{"qid": i} | line for i, line in enumerate(lines)]
+        path.write_text("".join(json.dumps(line) + "\n" for line in numbered))
         return path
 
     dev_gt = write("dev_gt.jsonl", [_ref([[0, 2]])])
