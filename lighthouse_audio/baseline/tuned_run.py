@@ -75,10 +75,10 @@ def tune_run(
     audio_dir = FeatureLayout(features_root, feature).audio_dir
     if not audio_dir.is_dir():
         raise FileNotFoundError(f"{audio_dir}: no such feature folder")
-    layout = resolve_layout(audio_dir, window, hop, frames)
-    space, space_source = build_joint_space(feature, joint_space)
     val_queries = load_queries(val)
     test_queries = load_queries(test) if test else None
+    layout = resolve_layout(audio_dir, window, hop, frames)
+    space, space_source = build_joint_space(feature, joint_space)  # may load weights: last
 
     curves = compute_curves(val_queries, features_root, feature, space, layout, progress)
     if not curves.queries:

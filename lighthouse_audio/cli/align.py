@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lighthouse_audio.cli.arguments import NON_NEGATIVE, POSITIVE, SEED, count, number
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from lighthouse_audio.align.train import HeadsConfig
@@ -47,21 +49,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument(
         "--heldout",
-        type=float,
+        type=number(0, highest=0.9),
         default=0.2,
         help="fraction of clips held out for evaluation (default 0.2)",
     )
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=d.seed, help="training seed")
+    parser.add_argument("--split-seed", type=SEED, default=0)
+    parser.add_argument("--seed", type=SEED, default=d.seed, help="training seed")
     parser.add_argument("--head", choices=("mlp", "linear"), default=d.kind)
-    parser.add_argument("--hidden-dim", type=int, default=d.hidden_dim, help="mlp heads only")
-    parser.add_argument("--dim", type=int, default=d.dim, help="joint-space dimension")
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="clips per step")
-    parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    parser.add_argument("--hidden-dim", type=count(), default=d.hidden_dim, help="mlp heads only")
+    parser.add_argument("--dim", type=count(), default=d.dim, help="joint-space dimension")
+    parser.add_argument("--epochs", type=count(), default=d.epochs)
+    parser.add_argument("--batch-size", type=count(), default=d.batch_size, help="clips per step")
+    parser.add_argument("--lr", type=POSITIVE, default=d.lr)
+    parser.add_argument("--weight-decay", type=NON_NEGATIVE, default=d.weight_decay)
     parser.add_argument(
-        "--temperature", type=float, help="fixed InfoNCE temperature (default: learnt, from 0.07)"
+        "--temperature",
+        type=POSITIVE,
+        help="fixed InfoNCE temperature (default: learnt from 0.07)",
     )
     parser.add_argument(
         "--text-pooling",
@@ -76,7 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument(
-        "--encode-batch-size", type=int, default=64, help="windows per encoder call"
+        "--encode-batch-size", type=count(), default=64, help="windows per encoder call"
     )
     parser.add_argument(
         "--cache-dir",
@@ -93,7 +97,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="extra encoder option (repeatable)",
     )
     parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(func=run)  # fmt: skip
+    parser.set_defaults(func=run, resume_hint="the same command (encoded clips are cached)")
 
 
 def run(args: argparse.Namespace) -> int:

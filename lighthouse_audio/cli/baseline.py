@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lighthouse_audio.cli.arguments import POSITIVE, SCORE, count
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -26,9 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--val", type=Path, required=True, help="validation jsonl to tune on")
     parser.add_argument("--test", type=Path, help="also predict and score this jsonl")
     parser.add_argument(
-        "--window", type=float, help="window seconds (default: the manifest's, else 1)"
+        "--window", type=POSITIVE, help="window seconds (default: the manifest's, else 1)"
     )
-    parser.add_argument("--hop", type=float, help="hop seconds (default: the manifest's, else 1)")
+    parser.add_argument(
+        "--hop", type=POSITIVE, help="hop seconds (default: the manifest's, else 1)"
+    )
     parser.add_argument(
         "--frames", choices=("center", "none"), help="frame convention (manifest's, else center)"
     )
@@ -36,11 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--joint-space", type=Path, help="joint-space (or weights) file for the feature's space"
     )
     parser.add_argument(
-        "--thresholds", type=float, nargs="*",
+        "--thresholds", type=SCORE, nargs="*",
         help="threshold grid (default: 41 values between the 1st and 99th similarity percentile)",
     )  # fmt: skip
     parser.add_argument(
-        "--median-lengths", type=int, nargs="*", help="odd median-filter lengths (1 3 5 7 9)"
+        "--median-lengths", type=count(), nargs="*", help="odd median-filter lengths (1 3 5 7 9)"
     )
     parser.add_argument("--dataset", default="custom", help="dataset name for the run folder")
     parser.add_argument("--results-dir", type=Path, default=Path("results"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lighthouse_audio.cli.arguments import POSITIVE, SEED, count
+
 
 def _clips(text: str) -> tuple[int, int, int]:
     parts = text.split(",")
@@ -42,15 +44,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--workdir", type=Path, default=d.workdir,
         help=f"where data, runs and results go (default: ./{d.workdir})",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
-    parser.add_argument("--seed", type=int, default=d.seed, help="split, simulation, training")
+    parser.add_argument("--epochs", type=count(), default=d.epochs, help=f"default {d.epochs}")
+    parser.add_argument("--seed", type=SEED, default=d.seed, help="split, simulation, training")
     parser.add_argument(
         "--clips", type=_clips, default=d.clips, metavar="TRAIN,VAL,TEST",
         help="background clips to simulate per split, at most "
         f"(default {','.join(map(str, d.clips))})",
     )  # fmt: skip
     parser.add_argument(
-        "--clip-length", type=float, default=d.clip_length, help=f"s (default {d.clip_length:g})"
+        "--clip-length", type=POSITIVE, default=d.clip_length, help=f"s (default {d.clip_length:g})"
     )
     parser.add_argument(
         "--packages", help="comma-separated Debian packages to take sounds from "
@@ -66,11 +68,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "similarity (joint_prior; docs/RESULTS.md)",
     )  # fmt: skip
     parser.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=count(), help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="extra training config overrides (e.g. lr=0.0002)")  # fmt: skip
-    parser.set_defaults(func=run)
+    parser.set_defaults(
+        func=run, resume_hint="the same command (its data are cached in WORKDIR/data)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

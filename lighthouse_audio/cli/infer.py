@@ -17,6 +17,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from lighthouse_audio.cli.arguments import count
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -37,13 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--save-metrics", type=Path, help="metrics json (default: <out>.metrics.json)"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    parser.add_argument("--batch-size", type=int, help="default: the checkpoint's eval_bsz")
+    parser.add_argument("--batch-size", type=count(), help="default: the checkpoint's eval_bsz")
     parser.add_argument(
         "--truncate", action="store_true",
         help="predict only the first max_v_l frames of long recordings (Lighthouse's way)",
     )  # fmt: skip
     parser.add_argument(
-        "--overlap", type=int, help="frames shared by neighbouring chunks (default: half a span)"
+        "--overlap",
+        type=count(0),
+        help="frames neighbouring chunks share (default: half a span)",
     )
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)

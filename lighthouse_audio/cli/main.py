@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 from argparse import Namespace
+from typing import NoReturn
 
 COMMAND_MODULES = (
     "lighthouse_audio.cli.list_plugins",
@@ -40,8 +41,16 @@ EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 1, 130, 141
 DEBUG_ENV = "LIGHTHOUSE_AUDIO_DEBUG"  # set to 1 to see the traceback of an unexpected error
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line pointing to --help (exit 2), like every other
+    error of the command, instead of the usage block followed by the message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="lighthouse", description="Language-based audio moment retrieval (AM-DETR)."
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +83,8 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
 def main(argv: list[str] | None = None) -> int:
     args = parse_command_line(build_parser(), argv)
     name = f"lighthouse {args.command}"
+    if getattr(args, "no_progress", False):  # the model hub's and transformers' bars too
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     with warnings.catch_warnings():  # warnings as one line each, like errors; restored after
         warnings.showwarning = lambda message, *_, **__: print(
             f"{name}: warning: {' '.join(str(message).split())}", file=sys.stderr

@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from lighthouse_audio.cli.arguments import SCORE, count
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -33,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a .ckpt file, hf://OWNER/REPO/FILE, or a name from `lighthouse models`",
     )  # fmt: skip
     parser.add_argument("--feature", help="feature/encoder to use (default: the checkpoint's)")
-    parser.add_argument("--top-k", type=int, default=5, help="moments per query (default 5)")
-    parser.add_argument("--min-score", type=float, default=0.0, help="drop lower-scoring moments")
+    parser.add_argument("--top-k", type=count(), default=5, help="moments per query (default 5)")
+    parser.add_argument("--min-score", type=SCORE, default=0.0, help="drop lower-scoring moments")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--jsonl", type=Path, metavar="OUT", help="JSON Lines ('-': stdout)")
     out.add_argument("--json", type=Path, metavar="OUT", help="one JSON list ('-': stdout)")
@@ -43,13 +45,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", help="encoder weights (file, hub id or name)")
     parser.add_argument("--option", action="append", default=[], metavar="key=value",
                         help="extra encoder option (repeatable)")  # fmt: skip
-    parser.add_argument("--batch-size", type=int, default=64, help="items per forward pass")
+    parser.add_argument("--batch-size", type=count(), default=64, help="items per forward pass")
     parser.add_argument(
         "--truncate",
         action="store_true",
         help="only the model's first span of each recording (Lighthouse's way)",
     )
-    parser.add_argument("--overlap", type=int, help="frames shared by neighbouring chunks")
+    parser.add_argument("--overlap", type=count(0), help="frames shared by neighbouring chunks")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 

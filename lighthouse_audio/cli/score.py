@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lighthouse_audio.cli.arguments import NON_NEGATIVE, POSITIVE, SCORE
+
 SED_KEY = ("vid", "query")  # SED predictions are per clip and label
 
 
@@ -31,10 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--submission", type=Path, required=True, help="predictions jsonl")
     parser.add_argument("--gt", type=Path, required=True, help="reference jsonl (e.g. TUT2017)")
     parser.add_argument(
-        "--threshold", type=float, default=0.5, help="a window counts if score > this (0.5)"
+        "--threshold", type=SCORE, default=0.5, help="a window counts if score > this (0.5)"
     )
     parser.add_argument(
-        "--label-resolution", type=float, default=1.0, help="matrix frames per second (1)"
+        "--label-resolution", type=POSITIVE, default=1.0, help="matrix frames per second (1)"
     )
     parser.add_argument("--save", type=Path, help="write precision/recall/f1 and counts here")
     tune = parser.add_argument_group(
@@ -54,14 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="skip the event-based and segment-based scores",
     )
-    events.add_argument("--t-collar", type=float, default=0.2, help="onset collar, s (0.2)")
+    events.add_argument("--t-collar", type=NON_NEGATIVE, default=0.2, help="onset collar, s (0.2)")
     events.add_argument(
         "--percentage-of-length",
-        type=float,
+        type=NON_NEGATIVE,
         default=0.2,
         help="offset collar as a fraction of the reference length (0.2)",
     )
-    events.add_argument("--segment-length", type=float, default=1.0, help="segment, s (1)")
+    events.add_argument("--segment-length", type=POSITIVE, default=1.0, help="segment, s (1)")
     parser.set_defaults(func=run_sed)
 
 
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.evaluation.metrics import eval_submission
     from lighthouse_audio.file_io import write_json
 
-    submission, ground_truth = load_submission(args.submission), load_ground_truth(args.gt)
+    ground_truth = load_ground_truth(args.gt)
+    submission = load_submission(args.submission)
     try:
         metrics = eval_submission(submission, ground_truth)
     except ValueError as exc:
@@ -110,8 +113,8 @@ def run_sed(args: argparse.Namespace) -> int:
     if (args.tune_submission is None) != (args.tune_gt is None):
         raise ValueError("--tune-submission and --tune-gt go together")
     thresholds = parse_thresholds(args.thresholds)  # checked before any file is read
-    submission = load_submission(args.submission, SED_KEY)
     reference = load_ground_truth(args.gt, windows_required=False)
+    submission = load_submission(args.submission, SED_KEY)
     dev = None
     if args.tune_submission is not None:
         dev = DevSplit(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lighthouse_audio.cli.arguments import PORT, POSITIVE, count
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from lighthouse_audio.web.app import ServeConfig  # a dataclass only: cheap
@@ -24,19 +26,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=d["host"].default,
         help="interface to bind (default 127.0.0.1; 0.0.0.0 exposes it)",
     )
-    parser.add_argument("--port", type=int, default=d["port"].default)
+    parser.add_argument("--port", type=PORT, default=d["port"].default)
     parser.add_argument(
         "--recordings", type=Path, help="a folder of recordings users may choose from by name"
     )
-    parser.add_argument("--max-upload-mb", type=float, default=d["max_upload_mb"].default)
+    parser.add_argument("--max-upload-mb", type=POSITIVE, default=d["max_upload_mb"].default)
     parser.add_argument(
         "--max-duration",
-        type=float,
+        type=POSITIVE,
         default=d["max_duration"].default,
         help="longest recording accepted, in seconds",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=d["concurrency"].default, help="requests run at once"
+        "--concurrency", type=count(), default=d["concurrency"].default, help="requests run at once"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--weights", help="encoder weights (file, hub id or name)")

@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lighthouse_audio.cli.arguments import POSITIVE, SEED, count
+
 if TYPE_CHECKING:
     from lighthouse_audio.simulation.render import RenderReport
 
@@ -31,21 +33,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--fg-manifest", type=Path, help="jsonl: path + caption (or captions) per foreground clip"
     )
     corpus.add_argument("--bg-dir", type=Path, help="folder of background recordings")
-    corpus.add_argument("--n", type=int, help="number of background clips (default: all windows)")
-    corpus.add_argument("--seed", type=int, default=0)
+    corpus.add_argument(
+        "--n", type=count(), help="number of background clips (default: all windows)"
+    )
+    corpus.add_argument("--seed", type=SEED, default=0)
     corpus.add_argument("--config", type=Path, help="simulation YAML (official config.yaml works)")
-    corpus.add_argument("--clip-length", type=float, help="background clip seconds (60)")
-    corpus.add_argument("--hop", type=float, help="seconds between background clip starts (1)")
+    corpus.add_argument("--clip-length", type=POSITIVE, help="background clip seconds (60)")
+    corpus.add_argument("--hop", type=POSITIVE, help="seconds between background clip starts (1)")
     recipe = parser.add_argument_group("render a recipe")
     recipe.add_argument("--recipe", type=Path, help="recipe json (official format)")
     recipe.add_argument(
         "--audio-root", type=Path, help="recipe paths are relative to it (default: its folder)"
     )
     parser.add_argument("--out", type=Path, required=True, help="output dataset folder (new)")
-    parser.add_argument("--sample-rate", type=int, help="Hz (default: 32000, or the config's)")
-    parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument("--sample-rate", type=count(), help="Hz (default: 32000, or the config's)")
+    parser.add_argument("--workers", type=count(), default=1, help="processes (default 1)")
     parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(func=run)
+    parser.set_defaults(
+        func=run, resume_hint="the same command (it continues in the .OUT.partial folder)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

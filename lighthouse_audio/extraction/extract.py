@@ -13,7 +13,7 @@ file names (or every one in the folder) and its queries.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,7 +172,7 @@ def build_encoder(feature: str, device: str = "auto", **options: Any) -> AudioTe
 
 
 def extract_features(
-    encoder: AudioTextEncoder,
+    encoder: AudioTextEncoder | Callable[[], AudioTextEncoder],
     feature: str,
     audio_dir: Path,
     out: Path,
@@ -189,6 +189,9 @@ def extract_features(
     failed) and their queries' texts; without, every recording and no text. The feature
     folder's manifest must match (else a one-line ``ValueError``) or is written. Returns the
     audio and text reports (text None without annotations).
+
+    ``encoder`` may be a function building it: it is called once the folder and annotations
+    have been checked, so a wrong path fails at once rather than after the weights load.
     """
     import lighthouse_audio
     from lighthouse_audio.data.annotations import load_queries
@@ -200,6 +203,10 @@ def extract_features(
     )
     from lighthouse_audio.data.layout import FeatureLayout
 
+    files = recordings_by_vid(audio_dir)
+    queries = [q for path in annotations for q in load_queries(path, require_windows=False)]
+    if not isinstance(encoder, AudioTextEncoder):
+        encoder = encoder()
     layout = FeatureLayout(out, feature)
     window, hop, frames = window or encoder.window, hop or encoder.hop, frames or encoder.frames
     manifest = FeatureManifest(
@@ -214,8 +221,6 @@ def extract_features(
             f"{layout.audio_dir}: holds features made differently "
             f"({'; '.join(differences(existing, manifest))}); choose another output folder"
         )
-    files = recordings_by_vid(audio_dir)
-    queries = [q for path in annotations for q in load_queries(path, require_windows=False)]
     layout.audio_dir.mkdir(parents=True, exist_ok=True)
     write_manifest(layout.audio_dir, manifest)
     if queries:

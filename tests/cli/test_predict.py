@@ -27,7 +27,10 @@ def recordings(tmp_path):
 
 
 def predict(*args: str) -> int:
-    return main(["predict", *args, "--no-progress"])
+    try:
+        return main(["predict", *args, "--no-progress"])
+    except SystemExit as exc:  # argparse's usage errors
+        return int(exc.code)
 
 
 def test_table_jsonl_and_pictures_for_a_folder(tmp_path, recordings, capsys):
@@ -97,7 +100,7 @@ def test_bad_recordings_are_skipped_reported_and_exit_1(tmp_path, recordings, ca
         (["--checkpoint", "CKPT"], "give at least one --query"),
         (["--query", " ", "--checkpoint", "CKPT"], "query 1 is empty"),
         (["--query", "x", "--checkpoint", "no-such-model"], "not a known checkpoint name"),
-        (["--query", "x", "--checkpoint", "CKPT", "--top-k", "0"], "--top-k must be at least 1"),
+        (["--query", "x", "--checkpoint", "CKPT", "--top-k", "0"], "--top-k: expected a whole"),
         (["--queries", "nope.txt", "--checkpoint", "CKPT"], "nope.txt: no such queries file"),
     ],
 )
