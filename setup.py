@@ -42,7 +42,14 @@ setup(
     ],
     extras_require={
         "web": ["gradio>=5.0"],
-        "dev": ["pytest>=7", "ruff>=0.4", "gradio>=5.0", "gradio_client>=1.0", "selenium>=4.10"],
+        "dev": [
+            "pytest>=7",
+            "ruff>=0.4",
+            "hypothesis>=6.100",
+            "gradio>=5.0",
+            "gradio_client>=1.0",
+            "selenium>=4.10",
+        ],
     },
     entry_points={"console_scripts": ["lighthouse = lighthouse_audio.cli.main:main"]},
 )

@@ -159,8 +159,14 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip().removeprefix("--")
     if not sep or not key:
-        raise ValueError(f"override '{text}' must look like key=value")
-    return key, yaml.safe_load(raw) if raw.strip() else None
+        raise ValueError(f"override {text!r} must look like key=value")
+    if not raw.strip():
+        return key, None
+    try:
+        return key, yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = str(getattr(exc, "problem", None) or exc).strip().splitlines()[0]
+        raise ValueError(f"override {text!r}: the value is not a YAML scalar ({problem})") from None
 
 
 def coerce(key: str, value: Any, current: Any) -> Any:
@@ -196,7 +202,7 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         if key not in cfg:
             close = difflib.get_close_matches(key, list(cfg), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"unknown config key '{key}'{hint}")
+            raise ValueError(f"unknown config key {key!r}{hint}")
         cfg[key] = coerce(key, value, cfg[key])
     return cfg
 

@@ -7,6 +7,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 
 
+try:  # property-based tests (tests/test_fuzz.py): the same examples on every machine by default
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("ci", derandomize=True, max_examples=100, deadline=None)
+    _hypothesis_settings.register_profile("explore", max_examples=2000, deadline=None)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # only the fuzz tests need it (the dev extra installs it)
+    pass
+
+
 def lighthouse_fixtures_dir() -> Path:
     """Folder of Lighthouse parity fixtures; every fixture found there is tested."""
     default = SHARED / "fixtures" / "lighthouse"

@@ -142,7 +142,7 @@ def read_feature_array(
         raise FeatureError(f"{path}: not an .npz archive (found a bare {type(npz).__name__})")
     with npz:
         if key not in npz.files:
-            present = ", ".join(npz.files) or "none"
+            present = ", ".join(repr(name) for name in npz.files) or "none"
             raise FeatureError(f"{path}: no array {key!r} (keys present: {present})")
         try:
             raw = npz[key]

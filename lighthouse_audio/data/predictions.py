@@ -54,8 +54,8 @@ def load_predictions(
     for lineno, line in iter_jsonl(path, error=PredictionError):
         try:
             identity = _check_line(line, key)
-        except PredictionError as exc:
-            raise PredictionError(f"{path}:{lineno}: {exc}") from None
+        except PredictionError as exc:  # one line even if a key or value held a newline
+            raise PredictionError(f"{path}:{lineno}: {exc}".replace("\n", "\\n")) from None
         if identity in first_line:
             shown = ", ".join(f"{k} {v!r}" for k, v in zip(key, identity, strict=True))
             raise PredictionError(

@@ -136,7 +136,7 @@ BAD = {
     "corrupt": "cannot read npz (BadZipFile",
     "truncated": "cannot read",
     "npy": "not an .npz archive",
-    "key": "no array 'features' (keys present: feats, other)",
+    "key": "no array 'features' (keys present: 'feats', 'other')",
     "ndim1": "'features' has shape (8,), expected 2-D (frames, dim)",
     "ndim3": "'features' has shape (2, 6, 8), expected 2-D",
     "dim": "feature dim 512 != expected 8 (a_feat_dim)",
