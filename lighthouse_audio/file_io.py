@@ -83,15 +83,15 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: PathLike) -> list[Path]:
-    """Delete the temporaries :func:`atomic_write` left in ``folder`` when its process was
-    killed mid-write (SIGKILL skips ``finally``). A temporary of a live process is kept: it is
-    still being written. Returns what was removed."""
+def remove_stale_temporaries(folder: PathLike, recursive: bool = False) -> list[Path]:
+    """Delete the temporaries :func:`atomic_write` left in ``folder`` (and below it, with
+    ``recursive``) when its process was killed mid-write (SIGKILL skips ``finally``). A
+    temporary of a live process is kept: it is still being written. Returns what was removed."""
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
-    for entry in folder.iterdir():
+    for entry in folder.rglob(".*.tmp*") if recursive else folder.iterdir():
         match = _TEMPORARY.match(entry.name)
         if match and entry.is_file() and not _process_alive(int(match["pid"])):
             entry.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from lighthouse_audio.align.clips import CaptionedClip
 from lighthouse_audio.audio.decode import AudioError
 from lighthouse_audio.encoders.base import AudioTextEncoder
 from lighthouse_audio.extraction.extract import chunks, encode_recording, is_complete
-from lighthouse_audio.file_io import save_npz
+from lighthouse_audio.file_io import remove_stale_temporaries, save_npz
 
 __all__ = ["ClipFeatures", "encode_clips"]
 
@@ -76,6 +76,8 @@ def encode_clips(
     A clip whose audio cannot be decoded is skipped and reported, never fatal.
     """
     out = ClipFeatures()
+    if cache_dir is not None:  # what a killed run was writing when it died
+        remove_stale_temporaries(cache_dir, recursive=True)
     for clip in tqdm(clips, desc="audio", unit="clip", disable=not progress):
         try:
             cached = cache_dir / "audio" / f"{_audio_key(encoder, clip)}.npz" if cache_dir else None

@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.align.align_feature import align_feature
     from lighthouse_audio.align.metrics import format_table
     from lighthouse_audio.align.train import HeadsConfig
-    from lighthouse_audio.cli.main import UserError
+    from lighthouse_audio.cli.errors import UserError
     from lighthouse_audio.config import parse_override
 
     manifest = args.manifest if args.manifest is not None else args.sounds / "manifest.jsonl"

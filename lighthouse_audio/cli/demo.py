@@ -78,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lighthouse_audio.cli.main import UserError
+    from lighthouse_audio.cli.errors import UserError
     from lighthouse_audio.demo.config import DemoConfig
     from lighthouse_audio.demo.debian import DebianError
     from lighthouse_audio.demo.run import run_demo

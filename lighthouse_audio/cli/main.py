@@ -14,6 +14,8 @@ import warnings
 from argparse import Namespace
 from typing import NoReturn
 
+from lighthouse_audio.cli.errors import UserError
+
 COMMAND_MODULES = (
     "lighthouse_audio.cli.list_plugins",
     "lighthouse_audio.cli.train",
@@ -29,10 +31,6 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.demo",
     "lighthouse_audio.cli.align",
 )
-
-
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, exit status 2."""
 
 
 # Exit statuses: 2 the input is wrong (usage, files, values), 1 the work failed, 130 interrupted
@@ -133,6 +131,8 @@ def _fail(name: str, message: object, status: int) -> int:
     print(f"{name}: error: {text}", file=sys.stderr)
     return status
 
+
+__all__ = ["UserError", "build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

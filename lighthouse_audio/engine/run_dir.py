@@ -2,7 +2,8 @@
 
 Lighthouse wipes ``results_dir`` at the start of a run; we never do. A new run that would land in
 a folder already holding results goes to the next free ``<dir>-2``, ``<dir>-3``, ... instead, and
-a resumed run continues in the folder its checkpoint came from.
+a resumed run continues in the folder its checkpoint came from. A folder that holds only the
+``config.yaml`` of a run stopped before its first epoch ended has no results and is reused.
 """
 
 from __future__ import annotations
@@ -12,9 +13,21 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+from lighthouse_audio.file_io import remove_stale_temporaries
+
+# What a run writes before its first epoch ends. A folder holding only these is an abandoned
+# start (killed or interrupted before any result existed): a new run may take it.
+BEFORE_FIRST_EPOCH = ("config.yaml",)
+
 
 def is_used(path: Path) -> bool:
-    return path.exists() and (not path.is_dir() or any(path.iterdir()))
+    """True when ``path`` is a file, or a folder with results in it."""
+    if not path.exists():
+        return False
+    if not path.is_dir():
+        return True
+    remove_stale_temporaries(path)
+    return any(entry.name not in BEFORE_FIRST_EPOCH for entry in path.iterdir())
 
 
 def next_free_dir(base: Path) -> Path:

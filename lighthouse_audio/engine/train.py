@@ -189,7 +189,7 @@ def train(
         tidy_run_folder(run_dir, state.epoch, [opt.train_log_filepath, opt.eval_log_filepath])
         record_resume(run_dir, resume, state.epoch, opt.device, changes)
         print(f"lighthouse: resuming from {resume} after epoch {state.epoch}")
-    if not (run_dir / "config.yaml").exists():  # written once: what the run started with
+    if resume is None or not (run_dir / "config.yaml").exists():  # once: what the run began with
         save_config(opt, run_dir / "config.yaml")
     if announce is not None:
         announce(run_dir)

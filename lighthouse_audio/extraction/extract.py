@@ -25,7 +25,7 @@ from lighthouse_audio.audio.decode import AudioError, audio_info, resampled_leng
 from lighthouse_audio.audio.windows import frame_times, iter_windows
 from lighthouse_audio.data.layout import TEXT_KEY, find_audio_files, text_name
 from lighthouse_audio.encoders.base import AudioTextEncoder
-from lighthouse_audio.file_io import save_npz
+from lighthouse_audio.file_io import remove_stale_temporaries, save_npz
 
 
 @dataclass
@@ -221,6 +221,8 @@ def extract_features(
             f"{layout.audio_dir}: holds features made differently "
             f"({'; '.join(differences(existing, manifest))}); choose another output folder"
         )
+    for folder in (layout.audio_dir, layout.text_dir):  # writes a killed run left half-done
+        remove_stale_temporaries(folder)
     layout.audio_dir.mkdir(parents=True, exist_ok=True)
     write_manifest(layout.audio_dir, manifest)
     if queries:

@@ -29,7 +29,7 @@ import numpy as np
 import soundfile as sf
 
 from lighthouse_audio.audio.decode import AudioError, load_audio
-from lighthouse_audio.file_io import write_text
+from lighthouse_audio.file_io import remove_stale_temporaries, write_text
 from lighthouse_audio.simulation.inputs import (
     BackgroundFile,
     ForegroundEntry,
@@ -162,6 +162,7 @@ def simulate_dataset(
                 "remove it or choose another output folder"
             )
         log(f"resuming the unfinished run in {staging}")
+        remove_stale_temporaries(staging, recursive=True)  # writes a killed run left half-done
     staging.mkdir(parents=True, exist_ok=True)
     write_text(settings_file, json.dumps(settings, indent=2) + "\n")
 

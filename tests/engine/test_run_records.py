@@ -176,3 +176,18 @@ def test_ctrl_c_exits_130_with_the_resume_command(toy_data, tmp_path, capsys, mo
     monkeypatch.setattr(engine_train, "train_one_epoch", real)
     assert main(["train", "--resume", str(last), "--no-progress"]) == 0
     assert torch.load(last, weights_only=False)["epoch"] == 2
+
+
+def test_a_start_killed_before_its_first_epoch_is_reused(toy_data, tmp_path):
+    """Killed before any epoch ended, a run leaves only config.yaml (and maybe a dead
+    writer's temporary): no results, so the rerun takes the folder rather than a new -2."""
+    folder = run_dir(tmp_path / "r")
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("lr: 123\n")
+    (folder / f".last.{2**22 + 7}.0123abcd.tmp.ckpt").write_bytes(b"half")
+    assert main(train_args(toy_data, tmp_path / "r", "n_epoch=1")) == 0
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["clap"]
+    assert yaml.safe_load((folder / "config.yaml").read_text())["lr"] == 0.0005
+    assert not any(p.name.endswith(".tmp.ckpt") for p in folder.iterdir())
+    assert main(train_args(toy_data, tmp_path / "r", "n_epoch=1")) == 0  # now it has results
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["clap", "clap-2"]
