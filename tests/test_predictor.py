@@ -179,3 +179,51 @@ def test_unreadable_empty_and_too_short_audio_are_one_line_errors(tmp_path):
         with pytest.raises(AudioError, match=message) as err:
             predictor.encode_audio(tmp_path / name)
         assert str(err.value).startswith(str(tmp_path / name)) and "\n" not in str(err.value)
+
+
+def _extracted(tmp_path: Path, frames: str) -> tuple[Path, Path]:
+    """A 12 s tone extracted as ``toy`` features with the given frame convention."""
+    audio_dir = tmp_path / f"audio_{frames}"
+    audio_dir.mkdir()
+    write_tone(audio_dir / "rec.wav", 12.0, freq=700)
+    ann = tmp_path / "ann.jsonl"
+    ann.write_text(json.dumps({"qid": 1, "query": "a tone", "duration": 12.0, "vid": "rec",
+                               "relevant_windows": [[2.0, 5.0]]}) + "\n")  # fmt: skip
+    feats = tmp_path / f"features_{frames}"
+    argv = ["extract", "--feature", "toy", "--audio-dir", str(audio_dir), "--jsonl", str(ann),
+            "--out", str(feats), "--frames", frames, "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    return ann, feats
+
+
+def _infer(checkpoint: Path, ann: Path, feats: Path, out: Path) -> int:
+    return main(["infer", "--checkpoint", str(checkpoint), "--jsonl", str(ann), "--features",
+                 str(feats), "--out", str(out), "--no-progress"])  # fmt: skip
+
+
+def test_infer_refuses_features_made_differently_from_the_training_ones(tmp_path, capsys):
+    """The demo trains on frames "none"; center-framed features of the same encoder must not
+    be scored silently with that model (one line naming the difference); features made the
+    same way are accepted."""
+    trained_none = toy_checkpoint(tmp_path / "none.ckpt", manifest=NONE_FRAMES_MANIFEST)
+    ann, center = _extracted(tmp_path, "center")
+    assert _infer(trained_none, ann, center, tmp_path / "a.jsonl") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lighthouse infer: error: ") and "\n" not in err
+    assert "frames" in err and "'center'" in err and "'none'" in err
+    assert not (tmp_path / "a.jsonl").exists()
+
+    _, none = _extracted(tmp_path, "none")
+    assert _infer(trained_none, ann, none, tmp_path / "b.jsonl") == 0
+
+
+def test_checkpoints_without_a_feature_manifest_keep_working(tmp_path):
+    """Lighthouse's own checkpoints record no manifest: they read any features of the right
+    shape, as in Lighthouse."""
+    lighthouse_made = toy_checkpoint(tmp_path / "lh.ckpt")
+    assert "feature_manifest" not in torch.load(lighthouse_made, weights_only=False)["opt"] or (
+        torch.load(lighthouse_made, weights_only=False)["opt"]["feature_manifest"] is None
+    )
+    ann, center = _extracted(tmp_path, "center")
+    assert _infer(lighthouse_made, ann, center, tmp_path / "p.jsonl") == 0
+    assert json.loads((tmp_path / "p.jsonl").read_text())["pred_relevant_windows"]

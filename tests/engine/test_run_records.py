@@ -191,3 +191,19 @@ def test_a_start_killed_before_its_first_epoch_is_reused(toy_data, tmp_path):
     assert not any(p.name.endswith(".tmp.ckpt") for p in folder.iterdir())
     assert main(train_args(toy_data, tmp_path / "r", "n_epoch=1")) == 0  # now it has results
     assert sorted(p.name for p in folder.parent.iterdir()) == ["clap", "clap-2"]
+
+
+def test_checkpoints_record_how_their_features_were_made(toy_data, tmp_path):
+    import shutil
+
+    from lighthouse_audio.data.feature_manifest import FeatureManifest, write_manifest
+
+    toy = tmp_path / "toy"
+    shutil.copytree(toy_data, toy)
+    made = FeatureManifest("clap", "msclap-2023-test", 44100, 1.0, 1.0, "none", 768, 768,
+                           "tokens", "test")  # fmt: skip
+    write_manifest(toy / "features" / "custom" / "clap", made)
+    assert main(train_args(toy, tmp_path / "r", "n_epoch=1")) == 0
+    for name in ("best.ckpt", "last.ckpt"):
+        opt = torch.load(run_dir(tmp_path / "r") / name, weights_only=False)["opt"]
+        assert opt["feature_manifest"] == made.to_dict(), name
