@@ -35,6 +35,19 @@ REGEN_SCRIPT = "regen_msclap2023_random.py"
 MANIFEST = "msclap2023_random_manifest.json"
 
 
+def fixture_texts(folder: Path = MSCLAP_DIR) -> list[str]:
+    """The texts the io fixture encoded, as its README states them (``TEXTS = `[...]```): the
+    .pt file stores their tokens, not the strings."""
+    import ast
+    import re
+
+    readme = _require(folder / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"TEXTS = `(\[.*?\])`", readme)
+    if found is None:
+        pytest.fail(f"{folder / 'README.md'}: no TEXTS = `[...]` line")
+    return list(ast.literal_eval(found.group(1)))
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"msclap fixture file missing: {path}")

@@ -30,17 +30,12 @@ from lighthouse_audio.encoders.clap.weights import (
     find_gpt2_tokenizer,
     load_clap_weights,
 )
-from tests.encoders.conftest import MSCLAP_VARIANT
+from tests.encoders.conftest import MSCLAP_VARIANT, fixture_texts
 
 ATOL = 1e-5
 # torch.stft vs torchlibrosa's Conv1d DFT: up to ~2e-4 dB in near-silent bins (README §5).
 FFT_LOGMEL_ATOL = 5e-4
-TEXTS = [
-    "a dog barks in the distance",
-    "rain falling on a tin roof while thunder rumbles far away",
-    "Hello world",
-    "wow!! a crowd cheers!",
-]
+TEXTS = fixture_texts()
 AUDIO_CASES = {  # io key prefix -> how the input is made from io.pt
     "win1s": lambda io: io["win1s_input"],
     "full3s": lambda io: io["wave_3s"][None],
@@ -147,11 +142,15 @@ def test_tokenizer_matches_msclap(gpt2_tokenizer, msclap_io):
         assert torch.equal(input_ids, msclap_io[f"text_{variant}_input_ids"])
         assert torch.equal(attention_mask, msclap_io[f"text_{variant}_attention_mask"])
         assert torch.equal(input_ids.ne(0).sum(-1) - 1, msclap_io[f"text_{variant}_pool_index"])
-    # Row 4: "!" is msclap's special pad token (id 0), split out even inside "!!", attended to.
-    assert input_ids[3, :10].tolist() == [42773, 0, 0, 257, 4315, 34550, 0, 220, 50256, 0]
-    assert attention_mask[3].sum().item() == 9
-    assert (input_ids.ne(0).sum(-1) - 1)[3].item() == 5  # " cheers", not EOT at 8
-    assert input_ids[2, :4].tolist() == [15496, 995, 220, 50256]  # no BOS; " " then EOT
+
+    # The README's quirks, where the fixture's texts show them (README section 7).
+    if "wow!! a crowd cheers!" in TEXTS:  # "!" is msclap's pad token (id 0), attended to
+        row = TEXTS.index("wow!! a crowd cheers!")
+        assert input_ids[row, :10].tolist() == [42773, 0, 0, 257, 4315, 34550, 0, 220, 50256, 0]
+        assert attention_mask[row].sum().item() == 9
+        assert (input_ids.ne(0).sum(-1) - 1)[row].item() == 5  # " cheers", not EOT at 8
+    if "Hello world" in TEXTS:  # no BOS; " " then EOT
+        assert input_ids[TEXTS.index("Hello world"), :4].tolist() == [15496, 995, 220, 50256]
 
 
 def test_tokenizer_does_not_truncate(gpt2_tokenizer):
