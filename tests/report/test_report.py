@@ -11,6 +11,7 @@ import yaml
 
 from lighthouse_audio.cli.main import main
 from lighthouse_audio.report.paper import PAPER_RESULTS, load_paper_results
+from tests.conftest import SHARED
 
 
 def _brief(r05: float, r07: float, m05: float, m075: float, mavg: float) -> dict:
@@ -157,6 +158,53 @@ def test_packaged_paper_results_have_a_source() -> None:
     data = json.loads(PAPER_RESULTS.read_text())
     assert "2409.15672" in data["source"]
     load_paper_results()  # parses, whatever rows it holds
+
+
+PAPER_TABLES = SHARED / "data" / "paper" / "paper_tables.json"
+
+
+@pytest.mark.skipif(not PAPER_TABLES.exists(), reason="needs shared/data/paper")
+def test_packaged_paper_rows_are_the_published_tables() -> None:
+    packaged = json.loads(PAPER_RESULTS.read_text())
+    published = json.loads(PAPER_TABLES.read_text())
+    assert packaged["table_1"] == published["table_1"]
+    assert packaged["table_2"] == published["table_2"]
+    mr, sed = load_paper_results()
+    assert len(mr) == len(published["table_1"])
+    # each method's untuned and tuned Table II rows are one entry
+    assert len(sed) == len({row["method"] for row in published["table_2"]})
+
+
+@pytest.mark.skipif(not PAPER_TABLES.exists(), reason="needs shared/data/paper")
+def test_report_shows_paper_tables_one_and_two(tmp_path: Path, runs: dict[str, Path]) -> None:
+    published = json.loads(PAPER_TABLES.read_text())
+    sed = tmp_path / "sed_detr.json"
+    scores = {"threshold": 0.5, "precision": 30, "recall": 40, "f1": 34.29, "counts": {}}
+    sed.write_text(json.dumps(scores))
+    out = tmp_path / "out"
+    assert main(["report", str(runs["detr"]), f"AM-DETR={sed}", "--out", str(out)]) == 0
+
+    table1 = _read_csv(out / "table1.csv")
+    paper_rows = [r for r in table1 if r["Source"] == "paper (reported)"]
+    clotho = [r for r in published["table_1"] if r["dataset"] == "clotho-moment"]
+    assert len(paper_rows) == len(clotho)  # the report covers clotho-moment only
+    want = {(r["method"], r["metrics"]["mAP avg"]) for r in clotho}
+    got = {(r["Method"], float(r["clotho-moment (test) mAP avg"])) for r in paper_rows}
+    assert got == want
+    windows = {r["Window"] for r in paper_rows if r["Method"] == "Baseline"}
+    assert windows == {f"{r['window_s']:g} s" for r in clotho if r["method"] == "Baseline"}
+
+    table2 = {r["Method"]: r for r in _read_csv(out / "table2.csv")}
+    rnn = next(r for r in published["table_2"] if r["method"].startswith("RNN"))
+    rnn_row = table2[rnn["method"]]
+    assert rnn_row["Source"] == "paper (reported)"
+    assert rnn_row["Precision"] == "" and float(rnn_row["F1"]) == rnn["f1"]
+    for row in published["table_2"]:
+        if row.get("window_s") and row["tuned"]:
+            entry = table2[f"{row['method']} ({row['window_s']:g} s)"]
+            assert float(entry["Tuned threshold"]) == row["threshold"]
+            assert float(entry["F1 (tuned)"]) == row["f1"]
+    assert "–" in (out / "table2.md").read_text()  # scores the paper does not print
 
 
 def test_refuses_to_overwrite_and_run_folders(tmp_path: Path, runs, capsys) -> None:
