@@ -50,6 +50,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clips", default="1000,150,300", help="background clips TRAIN,VAL,TEST")
     parser.add_argument("--clip-length", type=float, help="s (default: the demo's)")
     parser.add_argument("--avg-interval", type=float, help="mean gap, s (default: the demo's)")
+    parser.add_argument("--repeat-prob", type=float, default=0.0,
+                        help="chance a sound is placed again (two-window queries)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--windows", type=int, nargs="*", default=list(WINDOWS),
                         help="baseline windows, s (default 1 4 7; none: no baseline)")  # fmt: skip
@@ -122,6 +124,7 @@ def main() -> None:
         epochs=args.epochs,
         clip_length=args.clip_length or defaults.clip_length,
         avg_interval=args.avg_interval or defaults.avg_interval,
+        repeat_prob=args.repeat_prob,
         clips=clips,  # type: ignore[arg-type]
         device=args.device,
         train_overrides=tuple(args.overrides),

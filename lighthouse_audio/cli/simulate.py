@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lighthouse_audio.cli.arguments import POSITIVE, SEED, count
+from lighthouse_audio.cli.arguments import FRACTION, POSITIVE, SEED, count
 
 if TYPE_CHECKING:
     from lighthouse_audio.simulation.render import RenderReport
@@ -40,6 +40,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     corpus.add_argument("--config", type=Path, help="simulation YAML (official config.yaml works)")
     corpus.add_argument("--clip-length", type=POSITIVE, help="background clip seconds (60)")
     corpus.add_argument("--hop", type=POSITIVE, help="seconds between background clip starts (1)")
+    corpus.add_argument(
+        "--avg-interval", type=POSITIVE, help="mean gap before each foreground, s (30)"
+    )
+    corpus.add_argument(
+        "--repeat-prob",
+        type=FRACTION,
+        help="chance a placed sound is placed again: one query, two windows (0)",
+    )
     recipe = parser.add_argument_group("render a recipe")
     recipe.add_argument("--recipe", type=Path, help="recipe json (official format)")
     recipe.add_argument(
@@ -55,14 +63,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    corpus_args = [args.fg_manifest, args.bg_dir, args.n, args.config, args.clip_length, args.hop]
+    corpus_args = [
+        args.fg_manifest, args.bg_dir, args.n, args.config, args.clip_length, args.hop,
+        args.avg_interval, args.repeat_prob,
+    ]  # fmt: skip
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.recipe is not None:
         if any(a is not None for a in corpus_args):
             raise ValueError(
                 "--recipe renders a recipe file: drop --fg-manifest, --bg-dir, "
-                "--n, --config, --clip-length and --hop"
+                "--n, --config, --clip-length, --hop, --avg-interval and --repeat-prob"
             )
         report = _render(args)
     elif args.audio_root is not None:
@@ -84,8 +95,9 @@ def _simulate(args: argparse.Namespace) -> RenderReport:
     config = SimulationConfig.from_yaml(args.config) if args.config else SimulationConfig()
     if args.clip_length is not None:
         config = replace(config, clip_length=args.clip_length)
-    if args.hop is not None:
-        config = replace(config, hop=args.hop)
+    for name in ("hop", "avg_interval", "repeat_prob"):
+        if getattr(args, name) is not None:
+            config = replace(config, **{name: getattr(args, name)})
     if args.sample_rate is not None:
         config = replace(config, sample_rate=args.sample_rate)
     return simulate_dataset(

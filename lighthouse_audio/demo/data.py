@@ -45,7 +45,8 @@ def obtain_sounds(cfg: DemoConfig, log: Callable[[str], None]) -> tuple[list[Rec
     packages = cfg.packages or default_packages()
     sources = rebuild_sound_set(root, packages, cache, SAMPLE_RATE, cfg.progress, log)
     recordings = [
-        Recording(root / s.path, s.path, s.role, s.caption, s.label, s.duration) for s in sources
+        Recording(root / s.path, s.path, s.role, s.caption, s.label, s.duration, s.captions or ())
+        for s in sources
     ]
     print(f"  {len(recordings)} sounds from {', '.join(packages)} in {root}")
     return recordings, root
@@ -56,8 +57,9 @@ def data_key(cfg: DemoConfig, recordings: Sequence[Recording], root: Path) -> st
     content = {
         "version": DATA_VERSION,
         "root": str(root.resolve()),
-        "recordings": [(r.key, r.role, r.caption, r.duration) for r in recordings],
-        "settings": [cfg.seed, cfg.clip_length, cfg.hop, cfg.avg_interval, list(cfg.clips)],
+        "recordings": [(r.key, r.role, r.all_captions, r.duration) for r in recordings],
+        "settings": [cfg.seed, cfg.clip_length, cfg.hop, cfg.avg_interval, list(cfg.clips)]
+        + ([cfg.repeat_prob] if cfg.repeat_prob else []),  # older keys stay valid
         "fractions": list(cfg.fractions),
     }
     digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
@@ -130,7 +132,9 @@ def simulate_split(
     fg_manifest = inputs / "foregrounds.jsonl"
     bg_dir = inputs / "backgrounds"
     lines = [
-        json.dumps({"path": str(r.path.resolve()), "caption": r.caption, "key": safe_name(r.key)})
+        json.dumps(
+            {"path": str(r.path.resolve()), "captions": r.all_captions, "key": safe_name(r.key)}
+        )
         for r in recordings
         if r.role == "fg"
     ]
@@ -154,6 +158,7 @@ def simulate_split(
             clip_length=cfg.clip_length,
             hop=cfg.hop,
             avg_interval=cfg.avg_interval,
+            repeat_prob=cfg.repeat_prob,
         )
         report = simulate_dataset(
             fg_manifest, bg_dir, out, config, n=n, seed=cfg.seed * len(SPLITS) + index,

@@ -16,6 +16,14 @@ which package each sound is, and this module fetches the packages through the ma
 rebuild resumes and a package whose files are all present is not even unpacked again.
 Channels are mixed to mono by their mean and resampled with soxr (HQ), as ``audio.decode`` does;
 sibling loops of a joined background are concatenated with a 1 s linear crossfade.
+
+A manifest part is a file of the unpacked package, or a member of an archive in it::
+
+    usr/share/x/boom.ogg                                  a plain file
+    usr/share/x/data.pk3:sound/boom.wav                   a zip member (.zip, .pk3, ...)
+    usr/share/openttd/baseset/x.cat:entry 37 "Cow"        an OpenTTD sound catalogue entry
+    usr/share/gcompris-qt/rcc/instruments.rcc:gcompris/src/activities/instruments/resource/piano.ogg
+                                                          a Qt resource (.rcc) member
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -44,6 +53,7 @@ from lighthouse_audio.paths import default_cache_dir
 __all__ = [
     "DebianError",
     "PackageReader",
+    "RccArchive",
     "crossfade_join",
     "download_deb",
     "read_cat_entry",
@@ -126,13 +136,88 @@ def read_cat_entry(path: Path, index: int) -> bytes:
     return wav
 
 
+RCC_COMPRESSED, RCC_DIRECTORY, RCC_COMPRESSED_ZSTD = 0x01, 0x02, 0x04  # tree node flags
+
+
+class RccArchive:
+    """Members of a Qt binary resource file (``rcc -binary``, format versions 1-3).
+
+    All numbers are big-endian. Header: ``b"qres"``, then uint32 version, tree offset, data offset
+    and names offset (version 3 adds a uint32 of archive-wide flags). The tree is an array of nodes,
+    the root first, each 14 bytes (22 from version 2 on, with a uint64 modification time): uint32
+    name offset and uint16 flags, then for a folder uint32 child count and index of its first
+    child (children are contiguous), for a file uint16 territory, uint16 language and uint32 data
+    offset. A name is uint16 length, uint32 hash, then that many UTF-16 code units; a file's data
+    is uint32 size, then the bytes, which for a zlib-compressed node (flag 1) are a uint32
+    uncompressed size and a zlib stream. Zstandard-compressed nodes (flag 4) are refused."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._data = self.path.read_bytes()
+        if self._data[:4] != b"qres":
+            raise ValueError(f"{self.path.name}: not a Qt resource file (no 'qres' magic)")
+        version, self._tree, self._blobs, self._names = struct.unpack_from(">4I", self._data, 4)
+        if not 1 <= version <= 3:
+            raise ValueError(f"{self.path.name}: unsupported rcc format version {version}")
+        self._node_size = 14 if version == 1 else 22
+
+    def _node(self, index: int) -> tuple[int, int, int, int]:
+        """``(name offset, flags, a, b)``: a folder's child count and first child, a file's
+        locale (territory and language in one number) and data offset."""
+        offset = self._tree + index * self._node_size
+        name, flags, a, b = struct.unpack_from(">IHII", self._data, offset)
+        return name, flags, a, b
+
+    def _name(self, offset: int) -> str:
+        length = struct.unpack_from(">H", self._data, self._names + offset)[0]
+        start = self._names + offset + 6
+        return self._data[start : start + 2 * length].decode("utf-16-be")
+
+    def _find(self, member: str) -> int:
+        index = 0  # the root
+        for step in member.strip("/").split("/"):
+            _, flags, count, first = self._node(index)
+            if not flags & RCC_DIRECTORY:
+                raise ValueError(f"{self.path.name}: no member {member}")
+            children = (first + i for i in range(count))
+            index = next((c for c in children if self._name(self._node(c)[0]) == step), -1)
+            if index < 0:
+                raise ValueError(f"{self.path.name}: no member {member}")
+        return index
+
+    def read(self, member: str) -> bytes:
+        """The member's bytes (decompressed); ``ValueError`` naming the archive and member if
+        it is missing, a folder, Zstandard-compressed or cut short."""
+        try:
+            _, flags, _, offset = self._node(self._find(member))
+            if flags & RCC_DIRECTORY:
+                raise ValueError(f"{self.path.name}: {member} is a folder, not a file")
+            if flags & RCC_COMPRESSED_ZSTD:
+                raise ValueError(f"{self.path.name}: {member} is zstd-compressed (not supported)")
+            size = struct.unpack_from(">I", self._data, self._blobs + offset)[0]
+            start = self._blobs + offset + 4
+            blob = self._data[start : start + size]
+            if len(blob) != size:
+                raise ValueError(f"{self.path.name}: {member} is cut short")
+            if not flags & RCC_COMPRESSED:
+                return blob
+            expected = struct.unpack_from(">I", blob, 0)[0]
+            raw = zlib.decompress(blob[4:])
+        except (struct.error, zlib.error) as e:
+            raise ValueError(f"{self.path.name}: cannot read {member} ({e})") from None
+        if len(raw) != expected:
+            raise ValueError(f"{self.path.name}: {member} inflates to {len(raw)}, not {expected} B")
+        return raw
+
+
 class PackageReader:
-    """Reads manifest parts (``file``, ``archive:member``) from one unpacked package tree,
-    keeping archives open between reads."""
+    """Reads manifest parts (``file``, ``archive:member``: zip, ``.cat`` or ``.rcc``) from one
+    unpacked package tree, keeping archives open between reads."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._zips: dict[Path, zipfile.ZipFile] = {}
+        self._rccs: dict[Path, RccArchive] = {}
 
     def read_bytes(self, part: str) -> bytes:
         file, sep, member = part.partition(":")
@@ -144,6 +229,10 @@ class PackageReader:
         if path.suffix == ".cat":
             # 'entry 37 "Cow"': the index is the second word
             return read_cat_entry(path, int(member.split()[1]))
+        if path.suffix == ".rcc":
+            if path not in self._rccs:
+                self._rccs[path] = RccArchive(path)
+            return self._rccs[path].read(member)
         if path not in self._zips:
             self._zips[path] = zipfile.ZipFile(path)
         return self._zips[path].read(member)
@@ -160,6 +249,7 @@ class PackageReader:
         for z in self._zips.values():
             z.close()
         self._zips.clear()
+        self._rccs.clear()
 
     def __enter__(self) -> PackageReader:
         return self

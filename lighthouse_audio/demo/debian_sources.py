@@ -1,21 +1,24 @@
 """Where the demo's sounds come from: a shipped manifest of files inside Debian packages.
 
 ``debian_sounds.jsonl`` (next to this module) lists every file of the project's shared sound set
-(``shared/sounds/manifest.jsonl``): its path in the set, role (``fg`` captioned event or ``bg``
-ambience), caption, label, duration, licence, the Debian package it comes from and the path
-inside that package. ``source_file`` may name an archive member, ``archive:member`` (a zip such
-as ``0snd.pk3``, or an OpenTTD sound catalogue, ``opensfx.cat:entry 37 "Cow"``), and a background
-made of sibling loops lists them joined by ``" + "``. No audio ships with the package: the files
-are rebuilt from the packages by :mod:`lighthouse_audio.demo.debian`.
+(``shared/sounds/manifest.jsonl``) and of further packages (gcompris-qt-data, scorched3d-data,
+colobot-common-sounds, openarena-data, extremetuxracer-data): its path in the set, role (``fg``
+captioned event or ``bg`` ambience), caption, for most foregrounds ``captions`` (four: the
+caption and three paraphrases, as Clotho gives five), label, duration, licence, the Debian
+package it comes from and the path inside that package. ``source_file`` may name an archive
+member, ``archive:member`` (a zip such as ``0snd.pk3``, a Qt resource file such as
+``instruments.rcc``, or an OpenTTD sound catalogue, ``opensfx.cat:entry 37 "Cow"``), and a
+background made of sibling loops lists them joined by ``" + "``. No audio ships with the
+package: the files are rebuilt from the packages by :mod:`lighthouse_audio.demo.debian`.
 
 ``debian_packages.json`` holds one record per package (Debian 12 version, ``.deb`` size,
 licences, credit) and marks the ``default`` selection: the five packages under 25 MB each
 (~59 MB together, 149 captioned clips, 5 ambiences). 0ad-data (1.4 GB), unknown-horizons
-(250 MB) and tuxpaint-stamps-default (160 MB) are opt-in.
+(250 MB), tuxpaint-stamps-default (160 MB) and the further packages (33-61 MB each) are opt-in.
 
 >>> sources = load_sources()
 >>> len(sources), sources[0].role, sources[0].source_package
-(410, 'fg', '0ad-data')
+(548, 'fg', '0ad-data')
 >>> sorted(default_packages())[:2]
 ['lmms-common', 'openttd-opensfx']
 """
@@ -54,6 +57,7 @@ class SoundSource:
     source_file: str
     license: str
     credit: str | None = None
+    captions: tuple[str, ...] | None = None  # paraphrases, the first being ``caption``
 
     @property
     def parts(self) -> list[str]:
@@ -62,8 +66,11 @@ class SoundSource:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if d["credit"] is None:
-            del d["credit"]
+        for key in ("credit", "captions"):
+            if d[key] is None:
+                del d[key]
+        if "captions" in d:
+            d["captions"] = list(d["captions"])
         return d
 
     @classmethod
@@ -71,7 +78,10 @@ class SoundSource:
         if d.get("role") not in ROLES:
             role = d.get("role")
             raise ValueError(f"{d.get('path')!r}: role must be one of {ROLES}, got {role!r}")
-        return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})
+        fields = {k: d[k] for k in d if k in cls.__dataclass_fields__}
+        if fields.get("captions") is not None:
+            fields["captions"] = tuple(fields["captions"])
+        return cls(**fields)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ def write_align_manifest(recordings: Sequence[Recording], out: Path) -> Path:
     ``recording`` = the sound's key, so align's own held-out part is split by recording too).
     Rewritten only when its content changes, so its hash keys the joint space."""
     lines = [
-        json.dumps({"path": str(r.path.resolve()), "caption": r.caption, "recording": r.key})
+        json.dumps({"path": str(r.path.resolve()), "captions": r.all_captions, "recording": r.key})
         for r in recordings
-        if r.role == "fg" and r.caption
+        if r.role == "fg" and r.all_captions
     ]
     content = "".join(line + "\n" for line in lines)
     if not out.is_file() or out.read_text(encoding="utf-8") != content:

@@ -1,8 +1,9 @@
 """A folder of sounds laid out like ``shared/sounds``: ``manifest.jsonl`` plus the audio files.
 
 Each manifest line has ``path`` (relative to the folder), ``role`` (``fg``: a captioned event,
-``bg``: an ambience) and, for foregrounds, ``caption``; ``label`` and ``duration`` (seconds) are
-used when present. Other keys (licence, source) are ignored here.
+``bg``: an ambience) and, for foregrounds, ``caption`` (and optionally ``captions``: every
+caption of the clip, Clotho-style paraphrases, the first being ``caption``); ``label`` and
+``duration`` (seconds) are used when present. Other keys (licence, source) are ignored here.
 
 >>> r = Recording.from_dict({"path": "fg/a.flac", "role": "fg", "caption": "a dog"}, Path("/s"))
 >>> r.path, r.key
@@ -35,6 +36,14 @@ class Recording:
     caption: str | None = None
     label: str | None = None
     duration: float | None = None
+    captions: tuple[str, ...] = ()  # all captions when the manifest gives several
+
+    @property
+    def all_captions(self) -> list[str]:
+        """Every caption of the clip (the primary one alone when there are no paraphrases)."""
+        if self.captions:
+            return list(self.captions)
+        return [self.caption] if self.caption else []
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], root: Path) -> Recording:
@@ -46,6 +55,11 @@ class Recording:
         caption = d.get("caption")
         if role == "fg" and not (isinstance(caption, str) and caption.strip()):
             raise ValueError(f"{path}: a foreground needs a caption")
+        captions = d.get("captions", [])
+        if not isinstance(captions, list) or not all(
+            isinstance(c, str) and c.strip() for c in captions
+        ):
+            raise ValueError(f"{path}: captions must be a list of non-empty strings")
         duration = d.get("duration")
         return cls(
             path=root / path,
@@ -54,6 +68,7 @@ class Recording:
             caption=caption,
             label=d.get("label"),
             duration=float(duration) if duration is not None else None,
+            captions=tuple(captions),
         )
 
     def seconds(self) -> float:

@@ -156,12 +156,17 @@ class Recipe:
         return cls(name, bg, fg)
 
     def queries(self, duration: Seconds) -> list[dict[str, Any]]:
-        """Lighthouse jsonl lines, one per foreground, in the official key order.
+        """Lighthouse jsonl lines, one per qid, in the official key order: one per foreground,
+        except that events sharing a qid (a repeated sound) are one query with their windows.
 
         ``duration`` is the clip length written in each line (the official files say ``60``).
         """
-        return [
-            {
+        lines: dict[int | str, dict[str, Any]] = {}
+        for f in self.fg:
+            if f.qid in lines:
+                lines[f.qid]["relevant_windows"].append(f.window())
+                continue
+            lines[f.qid] = {
                 "qid": format_qid(f.qid),
                 "query": f.caption,
                 "duration": duration,
@@ -169,8 +174,7 @@ class Recipe:
                 "relevant_windows": [f.window()],
                 "fg_dB": f.db,
             }
-            for f in self.fg
-        ]
+        return list(lines.values())
 
 
 def load_recipes(path: str | os.PathLike) -> list[Recipe]:

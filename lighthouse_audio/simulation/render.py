@@ -293,8 +293,9 @@ def _check_recipes(recipes: Sequence[Recipe]) -> None:
     qids: dict[int | str, int] = {}
     for i, r in enumerate(recipes):
         for f in r.fg:
-            # The evaluator and the text features are keyed by qid: it must be unique.
-            if f.qid in qids:
+            # The evaluator and the text features are keyed by qid: unique across recipes (a
+            # recipe's events may share one: a repeated sound, one query with two windows).
+            if qids.get(f.qid, i) != i:
                 raise ValueError(
                     f"recipe[{i}] ({r.name}): qid {f.qid!r} is also in recipe[{qids[f.qid]}]"
                 )

@@ -17,6 +17,11 @@ every clip is censored). Foregrounds never overlap and every placed clip ends wi
 are consecutive over the placed clips (a running counter, not reset per clip).
 
 Draws come from one ``numpy.random.Generator``, in the order above, so a seed fixes the recipes.
+
+``repeat_prob`` (not in the official recipe; 0 keeps its draws unchanged) places a placed
+foreground a second time, after its own exponential gap, with probability ``repeat_prob``: the
+same sound twice in one recording, one query whose two windows are both placements (both events
+carry the query's qid). A repeat that would overrun ends the clip, like any other placement.
 """
 
 from __future__ import annotations
@@ -60,12 +65,19 @@ class SimulationConfig:
     min_bg_db: float = -25.0
     max_bg_db: float = -15.0
     avg_interval: float = 30.0  # mean of the exponential gap before each foreground (s)
+    # Not in the official config: chance that a placed foreground is placed again, making a
+    # query with two windows (users' recordings often hold the same sound twice).
+    repeat_prob: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("clip_length", "hop", "avg_interval"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"simulation config: {name} must be > 0, got {value!r}")
+        if not (isinstance(self.repeat_prob, (int, float)) and 0 <= self.repeat_prob <= 1):
+            raise ValueError(
+                f"simulation config: repeat_prob must be in [0, 1], got {self.repeat_prob!r}"
+            )
         if not (isinstance(self.sample_rate, int) and self.sample_rate > 0):
             raise ValueError(
                 f"simulation config: sample_rate must be a positive int (Hz), "
@@ -144,8 +156,11 @@ def sample_events(
     config: SimulationConfig,
     first_qid: int = 0,
 ) -> list[ForegroundEvent]:
-    """Place foregrounds on one background of ``bg_duration`` seconds (see the module doc)."""
+    """Place foregrounds on one background of ``bg_duration`` seconds (see the module doc).
+
+    qids run from ``first_qid``, one per query (a repeated foreground's two events share one)."""
     events: list[ForegroundEvent] = []
+    qid = first_qid
     t = 0.0
     for index in rng.permutation(len(foregrounds)):
         fg = foregrounds[index]
@@ -156,9 +171,16 @@ def sample_events(
         t += fg.duration
         if t > bg_duration:
             break
-        events.append(
-            ForegroundEvent(first_qid + len(events), fg.path, caption, db, fg.duration, start)
-        )
+        events.append(ForegroundEvent(qid, fg.path, caption, db, fg.duration, start))
+        if config.repeat_prob > 0 and rng.random() < config.repeat_prob:
+            t += float(rng.exponential(config.avg_interval))
+            db = _uniform(rng, config.min_fg_db, config.max_fg_db)
+            start = t
+            t += fg.duration
+            if t > bg_duration:
+                break
+            events.append(ForegroundEvent(qid, fg.path, caption, db, fg.duration, start))
+        qid += 1
     return events
 
 
@@ -176,7 +198,7 @@ def sample_recipes(
     qid = first_qid
     for bg in backgrounds:
         events = sample_events(rng, foregrounds, bg.duration, config, qid)
-        qid += len(events)
+        qid += len({e.qid for e in events})
         bg_db = _uniform(rng, config.min_bg_db, config.max_bg_db)
         recipes.append(Recipe(bg.name, Background(bg.path, bg_db), events))
     return recipes

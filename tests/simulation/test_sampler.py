@@ -130,3 +130,34 @@ def test_config_validation_and_official_keys():
         SimulationConfig(avg_interval=0)
     with pytest.raises(ValueError, match="no foreground"):
         sample_recipes(_backgrounds(1), [], CONFIG, np.random.default_rng(0))
+
+
+def test_repeated_sounds_make_two_window_queries():
+    config = dataclasses.replace(CONFIG, avg_interval=4.0, repeat_prob=0.5)
+    fgs = _foregrounds(np.random.default_rng(3).integers(1, 4, size=100))
+    recipes = sample_recipes(_backgrounds(500), fgs, config, np.random.default_rng(0))
+    queries = [q for r in recipes for q in r.queries(60)]
+    two = [q for q in queries if len(q["relevant_windows"]) == 2]
+    assert not any(len(q["relevant_windows"]) > 2 for q in queries)
+    # each placement is repeated with p = 0.5 unless the repeat overruns the clip
+    assert 0.35 < len(two) / len(queries) < 0.5
+    assert [int(q["qid"]) for q in queries] == list(range(len(queries)))  # one qid per query
+    for r in recipes:
+        end = 0.0
+        for f in r.fg:  # still in time order and never overlapping
+            assert f.start_time >= end
+            end = f.end_time
+        by_qid = {}
+        for f in r.fg:
+            by_qid.setdefault(f.qid, []).append(f)
+        for events in by_qid.values():  # the same sound and caption, each with its own gain
+            assert len({(e.path, e.caption) for e in events}) == 1
+    first, second = two[0]["relevant_windows"]
+    assert first[1] <= second[0]
+
+
+def test_repeat_prob_is_checked():
+    # (repeat_prob 0, the default, draws nothing extra: test_official.py checks the recipes)
+    with pytest.raises(ValueError, match="repeat_prob must be in"):
+        SimulationConfig(repeat_prob=1.5)
+    assert SimulationConfig.from_dict({"repeat_prob": 0.2}).repeat_prob == 0.2
