@@ -7,6 +7,10 @@ then compute each requested loss by name:
 - ``labels``   -> ``loss_label`` (weighted CE, plain mean over all queries) and ``class_error``;
 - ``saliency`` -> ``loss_saliency`` (hinge + rank-contrastive + negative-pair), final layer only.
 
+Not in Lighthouse: when the model decodes its negative pairs (``pred_logits_neg``, config
+``neg_label_loss_coef`` > 0), ``loss_label_neg`` is the CE of every negative query against
+"background": the query's sound is absent, so no moment should be confident.
+
 Aux layers get the same span/label losses with a ``_{i}`` suffix. Every formula follows Lighthouse
 operation for operation: the parity fixtures pin them to a relative 1e-5.
 """
@@ -144,6 +148,12 @@ class SetCriterion(nn.Module):
         }
 
     @staticmethod
+    def loss_absent(logits: Tensor) -> Tensor:
+        """Mean CE of ``[B, Q, 2]`` logits against background: pairs whose sound is absent."""
+        target = torch.full(logits.shape[:2], BACKGROUND_LABEL, device=logits.device)
+        return F.cross_entropy(logits.transpose(1, 2), target)
+
+    @staticmethod
     @torch.no_grad()
     def _class_error(matched_logits: Tensor) -> Tensor:
         num_matched = matched_logits.shape[0]
@@ -263,6 +273,8 @@ class SetCriterion(nn.Module):
         losses: dict[str, Tensor] = {}
         for name in self.losses:
             losses.update(self.get_loss(name, outputs, targets, matches.main))
+        if "pred_logits_neg" in outputs:
+            losses["loss_label_neg"] = self.loss_absent(outputs["pred_logits_neg"])
         aux_layers = zip(outputs.get("aux_outputs", []), matches.aux, strict=True)
         for i, (aux, indices) in enumerate(aux_layers):
             for name in self.losses:
@@ -281,10 +293,15 @@ def build_weight_dict(opt: Mapping[str, Any]) -> dict[str, float]:
         "loss_label": float(opt["label_loss_coef"]),
         "loss_saliency": float(opt["lw_saliency"]),
     }
+    if float(opt.get("neg_label_loss_coef") or 0) > 0:
+        weight_dict["loss_label_neg"] = float(opt["neg_label_loss_coef"])
     if opt.get("aux_loss", True):
         main = dict(weight_dict)
         for i in range(opt["dec_layers"] - 1):
-            weight_dict.update({f"{k}_{i}": v for k, v in main.items() if k != "loss_saliency"})
+            per_layer = {
+                k: v for k, v in main.items() if k not in ("loss_saliency", "loss_label_neg")
+            }
+            weight_dict.update({f"{k}_{i}": v for k, v in per_layer.items()})
     return weight_dict
 
 

@@ -75,6 +75,8 @@ class QDDETR(nn.Module):
         max_q_l: size of the (unused) learned text position table.
         span_loss_type: only ``"l1"`` (center, width regression) is supported.
         batched_negative: run the negative-text pass in the same batch as the positive one.
+        decode_negative: also decode the negative pass and return its class logits
+            (``pred_logits_neg``) for the absent-sound loss; off in Lighthouse's QD-DETR.
         joint_prior: a frozen joint space whose frame-query similarity is added to each projected
             frame (``models/joint_prior.py``); None is Lighthouse's QD-DETR.
     """
@@ -98,6 +100,7 @@ class QDDETR(nn.Module):
         span_loss_type: str = "l1",
         batched_negative: bool = True,
         joint_prior: JointPrior | None = None,
+        decode_negative: bool = False,
     ) -> None:
         super().__init__()
         _check_dims(hidden_dim, nheads)
@@ -111,6 +114,7 @@ class QDDETR(nn.Module):
         self.span_loss_type = span_loss_type
         self.aux_loss = aux_loss
         self.batched_negative = batched_negative
+        self.decode_negative = decode_negative
         # The negative pass only feeds the training loss; prediction switches it off.
         self.negative_pass = True
 
@@ -210,10 +214,20 @@ class QDDETR(nn.Module):
             )
             memory_local = torch.cat((pos_local, neg_local))
             memory_global = torch.cat((pos_global, neg_global))
-        # Only the positive pairs are decoded: Lighthouse discards the negative pass's spans.
+        # Lighthouse decodes only the positive pairs. With decode_negative the negative pairs
+        # are decoded too: their sound is (almost always) absent, which teaches the class head
+        # that a query whose sound is not there gets no confident moment, so confidences
+        # compare across the chunks of a long recording.
+        decode_both = self.negative_pass and self.decode_negative
+        decoded = memory_local if decode_both else memory_local[:batch]
+        repeat = 2 if decode_both else 1
         hs, references = self.transformer.decode(
-            memory_local[:batch], vid_pos, vid_pad, self.query_embed.weight
-        )
+            decoded, vid_pos.repeat(repeat, 1, 1), vid_pad.repeat(repeat, 1),
+            self.query_embed.weight,
+        )  # fmt: skip
+        if decode_both:
+            logits_neg = self.class_embed(hs[-1, batch:])
+            hs, references = hs[:, :batch], references[:, :batch]
 
         outputs_class = self.class_embed(hs)  # [layers, B, Q, 2]
         outputs_coord = (self.span_embed(hs) + inverse_sigmoid(references)).sigmoid()
@@ -227,6 +241,8 @@ class QDDETR(nn.Module):
         }
         if self.negative_pass:
             out["saliency_scores_neg"] = self.saliency(memory_local[batch:], memory_global[batch:])
+        if decode_both:
+            out["pred_logits_neg"] = logits_neg  # [B, Q, 2]: sample i with text i+1
         out["video_mask"] = src_vid_mask
         if self.aux_loss:
             out["aux_outputs"] = [
@@ -345,6 +361,7 @@ def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR
         span_loss_type=cfg.span_loss_type,
         batched_negative=batched_negative,
         joint_prior=build_joint_prior(opt, cfg.hidden_dim),
+        decode_negative=float(opt.get("neg_label_loss_coef") or 0) > 0,
     )
 
 
