@@ -164,21 +164,18 @@ def sample_events(
     t = 0.0
     for index in rng.permutation(len(foregrounds)):
         fg = foregrounds[index]
-        t += float(rng.exponential(config.avg_interval))
-        caption = fg.captions[int(rng.integers(len(fg.captions)))]
-        db = _uniform(rng, config.min_fg_db, config.max_fg_db)
-        start = t
-        t += fg.duration
-        if t > bg_duration:
-            break
-        events.append(ForegroundEvent(qid, fg.path, caption, db, fg.duration, start))
-        if config.repeat_prob > 0 and rng.random() < config.repeat_prob:
+        caption = None
+        for again in (False, True):
+            if again and not (config.repeat_prob > 0 and rng.random() < config.repeat_prob):
+                break
             t += float(rng.exponential(config.avg_interval))
+            if caption is None:  # a repeat keeps its query's caption
+                caption = fg.captions[int(rng.integers(len(fg.captions)))]
             db = _uniform(rng, config.min_fg_db, config.max_fg_db)
             start = t
             t += fg.duration
             if t > bg_duration:
-                break
+                return events
             events.append(ForegroundEvent(qid, fg.path, caption, db, fg.duration, start))
         qid += 1
     return events
