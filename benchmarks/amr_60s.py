@@ -46,6 +46,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sounds", type=Path, help="shared/sounds-like folder (default: Debian)")
     parser.add_argument("--workdir", type=Path, default=HERE / ".cache" / "amr60")
     parser.add_argument("--train-clip", type=float, default=10.0, help="s (default 10)")
+    parser.add_argument("--train-gap", type=float,
+                        help="mean gap in training clips, s (default: 4 s per 10 s)")  # fmt: skip
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=25)
@@ -102,10 +104,12 @@ def build_data(args: argparse.Namespace, sounds: Path) -> dict[str, Any]:
                      data_dir / "features" / "custom")  # fmt: skip
     train_dir, train_cfg = data_dir, long
     if args.train_clip < 60:
-        gap = 4.0 * args.train_clip / 10  # the demo's 4 s in 10 s clips, scaled
+        gap = args.train_gap or 4.0 * args.train_clip / 10  # the demo's 4 s in 10 s, scaled
         train_cfg = replace(long, clip_length=args.train_clip, hop=0.5, avg_interval=gap,
                             clips=(1000, 150, 0))  # fmt: skip
-        train_dir = data_dir / f"train{args.train_clip:g}s"
+        train_dir = (
+            data_dir / f"train{args.train_clip:g}s" / (f"gap{gap:g}" if args.train_gap else "")
+        )
         short = {}
         for index, split in enumerate(("train", "val")):
             short[split], stats = simulate(train_cfg, train_dir, split, index, plan[split], print)
@@ -122,7 +126,7 @@ def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) ->
     """One seed of the recipe: trained (or reused) and scored on the 60 s test split."""
     from lighthouse_audio.demo.training import train_model
 
-    out = args.workdir / "runs" / f"{args.name}-train{args.train_clip:g}s" / f"seed{seed}"
+    out = args.workdir / "runs" / f"{args.name}-{train_tag(args)}" / f"seed{seed}"
     done = out / "test_metrics.json"
     if done.is_file() and not args.retrain:
         print(f"AM-DETR seed {seed}: reusing {out}")
@@ -145,6 +149,11 @@ def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) ->
               "test": brief}  # fmt: skip
     done.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def train_tag(args: argparse.Namespace) -> str:
+    gap = f"-gap{args.train_gap:g}" if args.train_gap else ""
+    return f"train{args.train_clip:g}s{gap}"
 
 
 def chance(data: dict[str, Any], seed: int) -> dict[str, float]:
@@ -199,7 +208,7 @@ def main() -> None:
                "train_dir": str(data["train_dir"]), "baseline_run": str(base_run),
                "baseline": base, "am_detr": runs, "rows": rows, "ratio_mAP": ratio,
                "args": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
-    stem = f"amr60_{args.name}_train{args.train_clip:g}s"
+    stem = f"amr60_{args.name}_{train_tag(args)}"
     (args.workdir / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.workdir / f"{stem}.md").write_text(table + "\n")
     print(f"wrote {args.workdir / stem}.json / .md")
