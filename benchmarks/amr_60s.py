@@ -11,8 +11,10 @@ on recordings of Clotho-Moment's length, several events each, some queries with 
 5. **baseline**: ``offline_baseline.py``'s 1 s window through a joint space aligned on the train
    split only, threshold and median filter tuned on the 60 s val split, scored on 60 s test;
 6. **AM-DETR** (+ joint prior, the demo's settings) trained once per seed in ``--seeds``, the
-   best epoch by val mAP, then ``lighthouse infer`` on the 60 s test split (recordings longer
-   than the model's span are predicted in overlapping chunks);
+   best epoch by val mAP (on the training clips' val split); its score mix
+   (``prior_score_mix``: the joint prior's weight in moment scores) chosen from ``MIXES`` on the
+   60 s val split, then ``lighthouse infer`` on the 60 s test split (recordings longer than the
+   model's span are predicted in overlapping chunks);
 7. **table**: mean and spread over seeds next to the baseline and chance
    (``WORKDIR/amr60_results.json``, ``WORKDIR/amr60_table.md``).
 
@@ -39,6 +41,8 @@ from offline_baseline import cli, run_baselines
 HERE = Path(__file__).resolve().parent
 METRICS = ("MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP@0.5", "MR-full-mAP@0.75", "MR-full-mAP")
 TITLES = ("R1@0.5", "R1@0.7", "mAP@0.5", "mAP@0.75", "mAP avg")
+# weights of the joint prior in moment scores (models/prior_score.py), tried on the 60 s val split
+MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def parse_args() -> argparse.Namespace:
@@ -116,39 +120,59 @@ def build_data(args: argparse.Namespace, sounds: Path) -> dict[str, Any]:
             print(f"  {split} ({args.train_clip:g} s): {json.dumps(stats)}")
         extract_features(train_cfg, link_audio(train_dir, short), list(short.values()),
                          train_dir / "features" / "custom")  # fmt: skip
-        annotations = {**annotations, **short}
+    recordings_60s = {split: annotations[split] for split in ("val", "test")}
+    annotations = {**annotations, **short} if args.train_clip < 60 else annotations
     space = align_train_split(plan["train"], data_dir / "joint", progress=progress)
     return {"data_dir": data_dir, "train_dir": train_dir, "train_cfg": train_cfg,
-            "annotations": annotations, "joint_space": space}  # fmt: skip
+            "annotations": annotations, "recordings_60s": recordings_60s,
+            "joint_space": space}  # fmt: skip
 
 
 def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) -> dict[str, Any]:
-    """One seed of the recipe: trained (or reused) and scored on the 60 s test split."""
+    """One seed of the recipe: trained (or reused), its score mix tuned on the 60 s val split,
+    and scored on the 60 s test split."""
     from lighthouse_audio.demo.training import train_model
 
     out = args.workdir / "runs" / f"{args.name}-{train_tag(args)}" / f"seed{seed}"
     done = out / "test_metrics.json"
     if done.is_file() and not args.retrain:
-        print(f"AM-DETR seed {seed}: reusing {out}")
-        return json.loads(done.read_text())
-    extra = [] if args.plain else [f"joint_prior={data['joint_space']}"]
-    cfg = replace(data["train_cfg"], workdir=out, epochs=args.epochs,
-                  train_overrides=(f"seed={seed}", *args.overrides))  # fmt: skip
-    started = time.perf_counter()
-    train_dir = data["train_dir"]
-    _, run_dir, state = train_model(cfg, out, train_dir / "features", data["annotations"], extra)
-    train_s = time.perf_counter() - started
+        result = json.loads(done.read_text())
+        if "mix" in result or args.plain:
+            print(f"AM-DETR seed {seed}: reusing {out}")
+            return result
+        print(f"AM-DETR seed {seed}: reusing the model in {out}, tuning its score mix")
+        run_dir = Path(result["run"])
+    else:
+        extra = [] if args.plain else [f"joint_prior={data['joint_space']}"]
+        cfg = replace(data["train_cfg"], workdir=out, epochs=args.epochs,
+                      train_overrides=(f"seed={seed}", *args.overrides))  # fmt: skip
+        started = time.perf_counter()
+        features = data["train_dir"] / "features"
+        _, run_dir, state = train_model(cfg, out, features, data["annotations"], extra)
+        result = {"seed": seed, "run": str(run_dir), "best_epoch": state.best_epoch,
+                  "best_val_mAP": state.best_score,
+                  "train_s": round(time.perf_counter() - started, 1)}  # fmt: skip
     checkpoint = run_dir / ("best.ckpt" if (run_dir / "best.ckpt").is_file() else "last.ckpt")
-    preds = out / "test_preds.jsonl"
-    cli("infer", "--checkpoint", checkpoint, "--jsonl", data["annotations"]["test"],
-        "--features", data["data_dir"] / "features" / "custom", "--out", preds, "--eval",
-        "--save-metrics", out / "test_eval.json", "--no-progress")  # fmt: skip
-    brief = json.loads((out / "test_eval.json").read_text())["brief"]
-    result = {"seed": seed, "run": str(run_dir), "best_epoch": state.best_epoch,
-              "best_val_mAP": state.best_score, "train_s": round(train_s, 1),
-              "test": brief}  # fmt: skip
+    mixes = (0.0,) if args.plain else MIXES
+    result["val_mAP_by_mix"] = {
+        f"{mix:g}": infer(data, checkpoint, "val", out / f"val_preds_mix{mix:g}.jsonl", mix)
+        ["MR-full-mAP"] for mix in mixes
+    }  # fmt: skip
+    best = max(mixes, key=lambda mix: result["val_mAP_by_mix"][f"{mix:g}"])  # first on ties
+    result["mix"] = best
+    result["test_mix0"] = infer(data, checkpoint, "test", out / "test_preds_mix0.jsonl", 0.0)
+    result["test"] = infer(data, checkpoint, "test", out / f"test_preds_mix{best:g}.jsonl", best)
     done.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def infer(data: dict[str, Any], checkpoint: Path, split: str, preds: Path, mix: float) -> dict:
+    """``lighthouse infer`` on a 60 s split (chunked) with score mix ``mix``: its brief metrics."""
+    metrics = preds.with_suffix(".metrics.json")
+    cli("infer", "--checkpoint", checkpoint, "--jsonl", data["recordings_60s"][split],
+        "--features", data["data_dir"] / "features" / "custom", "--out", preds, "--eval",
+        "--save-metrics", metrics, "--prior-score-mix", mix, "--no-progress")  # fmt: skip
+    return json.loads(metrics.read_text())["brief"]
 
 
 def train_tag(args: argparse.Namespace) -> str:
@@ -188,10 +212,13 @@ def main() -> None:
     base = json.loads((base_run / "test_metrics.json").read_text())["brief"]
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = [train_and_test(args, data, seed) for seed in seeds]
+    mixes = ", ".join(f"{r['mix']:g}" for r in runs)
+    recipe = f"AM-DETR ({args.name}, trained on {args.train_clip:g} s clips, {len(runs)} seeds)"
     rows = {
-        f"AM-DETR ({args.name}, trained on {args.train_clip:g} s clips, {len(runs)} seeds)": [
+        f"{recipe}, score mix tuned on val ({mixes})": [
             [r["test"][m] for r in runs] for m in METRICS
         ],
+        f"{recipe}, confidence only (mix 0)": [[r["test_mix0"][m] for r in runs] for m in METRICS],
         "sliding window 1 s (tuned on val)": [[base[m]] for m in METRICS],
         "chance (random windows, train lengths)": [
             [v] for v in (lambda c: [c[m] for m in METRICS])(chance(data, args.data_seed))

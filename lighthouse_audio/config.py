@@ -38,6 +38,8 @@ EXTRA_KEYS: dict[str, Any] = {
     "joint_prior": None,  # a joint-space file for QD-DETR (models/joint_prior.py)
     # weight of QD-DETR's absent-sound loss (models/criterion.py); 0: Lighthouse's losses
     "neg_label_loss_coef": 0.0,
+    # weight of the joint prior in moment scores (models/prior_score.py); 0: Lighthouse's scores
+    "prior_score_mix": 0.0,
     # set by training from the features' manifest.json (data/feature_manifest.py), so a checkpoint
     # says how to make the features it reads
     "feature_manifest": None,

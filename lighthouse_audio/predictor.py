@@ -80,6 +80,8 @@ class MomentPredictor:
         truncate: Lighthouse's behaviour for long recordings (only the first ``span`` frames)
             instead of chunked prediction.
         overlap: frames shared by neighbouring chunks (default: half the span).
+        prior_score_mix: weight of the joint prior in moment scores instead of the checkpoint's
+            (``models/prior_score.py``).
         encoder_options: passed to the encoder (e.g. ``weights=...``).
     """
 
@@ -95,9 +97,12 @@ class MomentPredictor:
         overlap: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         nms_iou: float = DEFAULT_NMS_IOU,
+        prior_score_mix: float | None = None,
         **encoder_options: Any,
     ) -> None:
-        self.loaded = load_model(ckpt_path, device=device, model_name=self.model_name)
+        self.loaded = load_model(
+            ckpt_path, device=device, model_name=self.model_name, prior_score_mix=prior_score_mix
+        )
         self.opt = self.loaded.opt
         self.device = self.loaded.device
         self.encoder = build_encoder(self.loaded, feature_name, **encoder_options)

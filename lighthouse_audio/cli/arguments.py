@@ -10,7 +10,17 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["FRACTION", "NON_NEGATIVE", "POSITIVE", "PORT", "SCORE", "SEED", "count", "number"]
+__all__ = [
+    "FRACTION",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "PORT",
+    "PRIOR_SCORE_MIX_HELP",
+    "SCORE",
+    "SEED",
+    "count",
+    "number",
+]
 
 
 def count(lowest: int = 1, highest: int | None = None) -> Callable[[str], int]:
@@ -61,4 +71,9 @@ NON_NEGATIVE = number(0)  # collars, weight decay
 FRACTION = number(0, highest=1)
 SCORE = number()  # thresholds: any finite number
 SEED = count(0)
+
+PRIOR_SCORE_MIX_HELP = (
+    "weight of the joint prior in moment scores, 0..1 (default: the checkpoint's; needs a model "
+    "trained with joint_prior)"
+)
 PORT = count(0, 65535)

@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from lighthouse_audio.cli.arguments import count
+from lighthouse_audio.cli.arguments import FRACTION, PRIOR_SCORE_MIX_HELP, count
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=count(0),
         help="frames neighbouring chunks share (default: half a span)",
     )
+    parser.add_argument("--prior-score-mix", type=FRACTION, metavar="W",
+                        help=PRIOR_SCORE_MIX_HELP)  # fmt: skip
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.engine.validation import predict
     from lighthouse_audio.prediction.model import load_model
 
-    loaded = load_model(args.checkpoint, device=args.device)
+    loaded = load_model(args.checkpoint, device=args.device, prior_score_mix=args.prior_score_mix)
     opt = loaded.opt
     stores = build_feature_stores(
         opt,

@@ -17,6 +17,7 @@ neither the file nor the path to be loaded later.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,10 +57,14 @@ class JointPrior(nn.Module):
         """``[B, T, Dt]`` padded tokens, ``[B, T]`` mask (1 = token) -> unit ``[B, d]``."""
         return self.space.embed_text(tokens, mask)
 
+    @staticmethod
+    def similarity(frames: Tensor, query: Tensor) -> Tensor:
+        """Unit frames ``[B, L, d]`` and queries ``[B, d]`` -> cosine ``[B, L]``."""
+        return (frames * query[:, None]).sum(-1)
+
     def forward(self, frames: Tensor, query: Tensor) -> Tensor:
         """Unit frames ``[B, L, d]`` and queries ``[B, d]`` -> ``[B, L, hidden_dim]``."""
-        similarity = (frames * query[:, None]).sum(-1, keepdim=True)  # cosine, [B, L, 1]
-        return self.proj(similarity)
+        return self.proj(self.similarity(frames, query)[..., None])
 
 
 def _load_space(path: Any, opt: Mapping[str, Any], hidden_dim: int) -> JointSpace:
@@ -85,13 +90,24 @@ def with_joint_prior_heads(opt: Mapping[str, Any]) -> Any:
 
 
 def build_joint_prior(opt: Mapping[str, Any], hidden_dim: int) -> JointPrior | None:
-    """The prior ``opt`` asks for, or None: from the recorded head shapes (a checkpoint's opt;
-    the weights come with its state dict), else from the ``joint_prior`` file."""
+    """The prior ``opt`` asks for, or None.
+
+    The space's weights come from the ``joint_prior`` file whenever it is there, which training
+    needs (its config records the head shapes before the model is built, and heads built from
+    shapes alone are random). Without the file (a checkpoint used elsewhere), or when the file no
+    longer has the recorded shapes, the heads are built from the shapes and their weights come
+    with the checkpoint's state dict.
+    """
     path = opt.get("joint_prior")
     if not path:
         return None
     spec = opt.get(SPEC_KEY)
-    if spec:
+    space = None
+    if not spec or Path(path).is_file():
+        space = _load_space(path, opt, hidden_dim)
+        if spec and space.head_specs != spec["heads"]:
+            space = None  # another file now: the checkpoint's weights are the ones to use
+    if space is None:
         space = JointSpace(
             spec["feature"],
             build_head(spec["heads"]["audio"]),
@@ -100,6 +116,4 @@ def build_joint_prior(opt: Mapping[str, Any], hidden_dim: int) -> JointPrior | N
             head_specs=spec["heads"],
             input_norm=spec["input_norm"],
         )
-    else:
-        space = _load_space(path, opt, hidden_dim)
     return JointPrior(space.eval(), hidden_dim, source=str(path))

@@ -23,6 +23,8 @@ from torch import Tensor
 
 from lighthouse_audio.spans import span_cxw_to_xx
 
+from .prior_score import check_prior_score_mix, mix_prior_scores
+
 __all__ = [
     "DEFAULT_MAX_TS_VAL",
     "BatchPostprocessor",
@@ -43,7 +45,10 @@ def _round4(x: float) -> float:
 
 
 def outputs_to_predictions(
-    outputs: Mapping[str, Tensor], metas: Sequence[Mapping[str, Any]]
+    outputs: Mapping[str, Tensor],
+    metas: Sequence[Mapping[str, Any]],
+    prior_mix: float = 0.0,
+    hop: float = 1.0,
 ) -> list[dict[str, Any]]:
     """Ranked, 4-decimal prediction lines before :class:`PostProcessorDETR`.
 
@@ -52,6 +57,9 @@ def outputs_to_predictions(
             (normalised center, width).
         metas: B dicts with ``qid``, ``query``, ``vid`` and ``duration`` (seconds; the jsonl
             duration, not the feature frame count).
+        prior_mix: weight of the joint prior in the score (``models/prior_score.py``); 0 is
+            Lighthouse's score, the foreground probability.
+        hop: seconds per frame (the config's ``clip_length``), to place frames in the windows.
 
     Returns:
         B dicts ``{qid, query, vid, pred_relevant_windows}``; the windows are Q rows
@@ -65,6 +73,10 @@ def outputs_to_predictions(
     # Softmax on the outputs' device, as Lighthouse does, then one copy to the CPU.
     scores = F.softmax(outputs["pred_logits"], dim=-1)[..., FOREGROUND_LABEL].cpu()  # [B, Q]
     spans_xx = span_cxw_to_xx(pred_spans.detach().cpu())  # [B, Q, 2]
+    if prior_mix:
+        durations = torch.tensor([float(meta["duration"]) for meta in metas])
+        windows = spans_xx * durations[:, None, None]
+        scores = mix_prior_scores(scores, outputs, windows, hop, prior_mix)
     lines = []
     for meta, spans, score in zip(metas, spans_xx, scores, strict=True):
         # float32 tensor times the Python duration: the same float32 product as Lighthouse.
@@ -215,19 +227,27 @@ def build_postprocessor(
 
 
 class BatchPostprocessor:
-    """``(outputs, metas) -> lines``: the form ``ModelBundle.postprocessor`` expects."""
+    """``(outputs, metas) -> lines``: the form ``ModelBundle.postprocessor`` expects.
 
-    def __init__(self, postprocessor: PostProcessorDETR) -> None:
+    ``prior_mix`` (``models/prior_score.py``) may be changed after construction, e.g. to score a
+    trained model with a mix tuned on validation data.
+    """
+
+    def __init__(self, postprocessor: PostProcessorDETR, prior_mix: float = 0.0) -> None:
         self.postprocessor = postprocessor
+        self.prior_mix = prior_mix
 
     def __call__(
         self, outputs: Mapping[str, Tensor], metas: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
-        return postprocess_batch(outputs, metas, self.postprocessor)
+        hop = self.postprocessor.clip_length
+        lines = outputs_to_predictions(outputs, metas, self.prior_mix, hop)
+        return self.postprocessor(lines)
 
 
 def build_batch_postprocessor(
     opt: Mapping[str, Any], max_ts_val: float | None = None
 ) -> BatchPostprocessor:
-    """:func:`build_postprocessor` wrapped to take raw model outputs and metas."""
-    return BatchPostprocessor(build_postprocessor(opt, max_ts_val))
+    """:func:`build_postprocessor` wrapped to take raw model outputs and metas, scoring with the
+    config's ``prior_score_mix``."""
+    return BatchPostprocessor(build_postprocessor(opt, max_ts_val), check_prior_score_mix(opt))

@@ -28,6 +28,7 @@ from .joint_prior import JointPrior, build_joint_prior
 from .layers import MLP, SPAN_SINE_FEATS, inverse_sigmoid
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
+from .prior_score import PRIOR_SIMILARITY_KEY
 from .transformer import Transformer
 
 
@@ -162,6 +163,8 @@ class QDDETR(nn.Module):
             - ``saliency_scores_neg``: ``[B, Lv]`` with sample ``i`` paired with text ``i+1``
               (the last with the first); absent when ``negative_pass`` is off (prediction).
             - ``video_mask``: ``src_vid_mask`` unchanged.
+            - ``prior_similarity`` (with a joint prior): ``[B, Lv]`` query-frame cosine
+              similarity, for ``prior_score_mix`` (``models/prior_score.py``).
             - ``aux_outputs`` (if ``aux_loss``): ``dec_layers - 1`` dicts with ``pred_logits`` and
               ``pred_spans`` of the earlier decoder layers.
         """
@@ -178,6 +181,7 @@ class QDDETR(nn.Module):
         # Negative pairs: sample i gets sample i+1's text (the last gets the first).
         txt_neg, txt_pad_neg = txt_roll(txt), txt_roll(txt_pad)
         vid_neg = vid
+        prior_similarity = None
         if self.joint_prior is not None:
             if src_aud is None:
                 raise ValueError("joint_prior needs audio frames (an audio ctx_mode)")
@@ -185,6 +189,7 @@ class QDDETR(nn.Module):
             query = self.joint_prior.embed_query(src_txt, src_txt_mask)
             vid_neg = vid + self.joint_prior(frames, txt_roll(query))
             vid = vid + self.joint_prior(frames, query)
+            prior_similarity = self.joint_prior.similarity(frames, query)
 
         nhead = self.transformer.nhead
         blocked = t2v_attention_mask(vid_pad, txt_pad, nhead)
@@ -244,6 +249,8 @@ class QDDETR(nn.Module):
         if decode_both:
             out["pred_logits_neg"] = logits_neg  # [B, Q, 2]: sample i with text i+1
         out["video_mask"] = src_vid_mask
+        if prior_similarity is not None:  # for scores across recordings (models/prior_score.py)
+            out[PRIOR_SIMILARITY_KEY] = prior_similarity
         if self.aux_loss:
             out["aux_outputs"] = [
                 {"pred_logits": logits, "pred_spans": spans}

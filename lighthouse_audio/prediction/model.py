@@ -79,6 +79,7 @@ def load_model(
     checkpoint: str | os.PathLike,
     device: str | torch.device = "cpu",
     model_name: str | None = None,
+    prior_score_mix: float | None = None,
 ) -> LoadedModel:
     """Load a checkpoint (path or ``lighthouse models`` name) for prediction.
 
@@ -86,6 +87,8 @@ def load_model(
         checkpoint: a ``.ckpt`` file, or the name of a released checkpoint.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         model_name: refuse checkpoints of any other model (e.g. ``"qd_detr"``).
+        prior_score_mix: score with this weight of the joint prior instead of the checkpoint's
+            (``models/prior_score.py``; needs a model trained with a joint prior).
     """
     from lighthouse_audio.hub import resolve_checkpoint
     from lighthouse_audio.models.bundle import build_model_bundle
@@ -96,8 +99,15 @@ def load_model(
         raise CheckpointError(f"{source}: checkpoint carries no 'opt' config to rebuild the model")
     opt = ckpt["opt"]
     _check_opt(opt, source, model_name)
+    if prior_score_mix is not None:
+        opt = type(opt)({**opt, "prior_score_mix": prior_score_mix})
     target = resolve_device(device)
-    bundle = build_model_bundle(opt)
+    try:
+        bundle = build_model_bundle(opt)
+    except ValueError as e:
+        if "prior_score_mix" not in str(e):
+            raise
+        raise CheckpointError(f"{source}: {e}") from None
     load_model_weights(bundle.model, ckpt["model"], source)
     if hasattr(bundle.model, "negative_pass"):
         bundle.model.negative_pass = False  # training-only (tests/prediction prove it is inert)

@@ -102,6 +102,14 @@ def test_bad_recordings_are_skipped_reported_and_exit_1(tmp_path, recordings, ca
         (["--query", "x", "--checkpoint", "no-such-model"], "not a known checkpoint name"),
         (["--query", "x", "--checkpoint", "CKPT", "--top-k", "0"], "--top-k: expected a whole"),
         (["--queries", "nope.txt", "--checkpoint", "CKPT"], "nope.txt: no such queries file"),
+        (
+            ["--query", "x", "--checkpoint", "CKPT", "--prior-score-mix", "1.5"],
+            "--prior-score-mix: expected",
+        ),
+        (
+            ["--query", "x", "--checkpoint", "CKPT", "--prior-score-mix", "0.5"],
+            "toy.ckpt: prior_score_mix=0.5: the model has no joint prior",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(tmp_path, recordings, capsys, args, message):

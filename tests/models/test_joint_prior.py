@@ -110,6 +110,31 @@ def test_checkpoint_rebuilds_without_the_file(tmp_path):
         torch.testing.assert_close(again(**inputs)["pred_spans"], model(**inputs)["pred_spans"])
 
 
+def test_training_config_carries_the_files_weights(tmp_path):
+    """Training records the head shapes before building; the heads must still be the file's."""
+    path, space = _space_file(tmp_path)
+    model = build_model(with_joint_prior_heads(_opt(path)))
+    want = space.state_dict()
+    got = model.joint_prior.space.state_dict()
+    assert got.keys() == want.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], atol=0, rtol=0)
+
+
+def test_a_file_with_other_shapes_leaves_the_checkpoints_heads(tmp_path):
+    path, _ = _space_file(tmp_path)
+    opt = with_joint_prior_heads(_opt(path))
+    state = build_model(opt).state_dict()
+    torch.manual_seed(1)
+    other = JointSpace("aisfx-minilm", build_head({"kind": "linear", "dim_in": AUDIO_DIM,
+                       "dim_out": 6}), build_head({"kind": "linear", "dim_in": TEXT_DIM,
+                       "dim_out": 6}), "mean", {"audio": {"kind": "linear", "dim_in": AUDIO_DIM,
+                       "dim_out": 6}, "text": {"kind": "linear", "dim_in": TEXT_DIM,
+                       "dim_out": 6}}, input_norm=True)  # fmt: skip
+    save_joint_space(path, other)
+    build_model(dict(opt)).load_state_dict(state)  # strict: the recorded shapes were used
+
+
 def test_without_the_option_the_model_is_lighthouses(tmp_path):
     path, _ = _space_file(tmp_path)
     plain = build_model(_opt(path, joint_prior=None))
