@@ -224,12 +224,11 @@ class QDDETR(nn.Module):
         # that a query whose sound is not there gets no confident moment, so confidences
         # compare across the chunks of a long recording.
         decode_both = self.negative_pass and self.decode_negative
-        decoded = memory_local if decode_both else memory_local[:batch]
-        repeat = 2 if decode_both else 1
-        hs, references = self.transformer.decode(
-            decoded, vid_pos.repeat(repeat, 1, 1), vid_pad.repeat(repeat, 1),
-            self.query_embed.weight,
-        )  # fmt: skip
+        if decode_both:
+            decoded, pos, pad = memory_local, vid_pos.repeat(2, 1, 1), vid_pad.repeat(2, 1)
+        else:
+            decoded, pos, pad = memory_local[:batch], vid_pos, vid_pad
+        hs, references = self.transformer.decode(decoded, pos, pad, self.query_embed.weight)
         if decode_both:
             logits_neg = self.class_embed(hs[-1, batch:])
             hs, references = hs[:, :batch], references[:, :batch]
