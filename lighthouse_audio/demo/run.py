@@ -10,7 +10,8 @@
 5. **train** AM-DETR (``qd_detr``, dataset ``custom``) with the trainer, validating every epoch;
    with ``joint_prior``, first align a joint space on the train split (:mod:`.joint_prior`).
 6. **test**: predict with the best checkpoint, score with the standalone evaluator, compare with
-   random windows, draw one test recording.
+   the 1 s sliding-window baseline tuned on val (:mod:`.baseline`) and random windows, draw one
+   test recording.
 
 Data are keyed by the sound set and settings (``workdir/data/seed{S}-{hash}``) and reused by a
 second run; each run trains into a new folder (``workdir/results/qd_detr/custom/aisfx-minilm``,
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lighthouse_audio.data.splits import SPLITS
+from lighthouse_audio.demo.baseline import BASELINE_NAME, tuned_baseline
 from lighthouse_audio.demo.config import DemoConfig
 from lighthouse_audio.demo.data import (
     data_key,
@@ -103,6 +105,9 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
 
     step(6, "test")
     result = test_model(cfg, opt, run_dir, features_root, annotations, audio_dir, log)
+    say("  baseline: align a joint space on the train split, tune on val, score test")
+    baseline = tuned_baseline(plan["train"], data_dir, features_root, annotations,
+                              workdir / "results", progress=cfg.progress)  # fmt: skip
     done("test")
     timings["total"] = round(time.perf_counter() - started, 1)
     timings["cpu"] = round(time.process_time() - cpu_started, 1)
@@ -116,7 +121,8 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
         "epochs": cfg.epochs,
         "best_epoch": state.best_epoch,
         "best_val_mAP": state.best_score,
-        "test": {"AM-DETR": result.metrics, **result.chance},
+        "test": {"AM-DETR": result.metrics, BASELINE_NAME: baseline["test"], **result.chance},
+        "baseline": baseline,
         "checkpoint": str(result.checkpoint),
         "feature": FEATURE,
         "frames": FRAMES,
@@ -132,6 +138,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
         f"(recordings never heard in training)"
     )
     rows = [(f"AM-DETR ({FEATURE}, {cfg.epochs} epochs)", result.metrics)]
+    rows.append((BASELINE_NAME, baseline["test"]))
     rows += [(f"chance: {name}", values) for name, values in result.chance.items()]
     say(format_metrics_table(rows))
     say("")

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,7 +65,16 @@ def test_outputs_and_table(demo_run, capsys):
         "MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP", "MR-full-mAP@0.5", "MR-full-mAP@0.75",
     }  # fmt: skip
     assert summary["test"]["AM-DETR"] == metrics["brief"]
-    assert set(summary["test"]) == {"AM-DETR", "random windows", "random windows, train lengths"}
+    baseline = "sliding window 1 s (tuned on val)"
+    assert set(summary["test"]) == {
+        "AM-DETR", baseline, "random windows", "random windows, train lengths",
+    }  # fmt: skip
+    # the baseline's own run folder holds what the table printed, tuned on val only
+    base_run = summary["baseline"]["run"]
+    tuned = json.loads((Path(base_run) / "test_metrics.json").read_text())["brief"]
+    assert summary["test"][baseline] == tuned
+    config = (Path(base_run) / "config.yaml").read_text()
+    assert "val.jsonl" in config and f"threshold: {summary['baseline']['threshold']}" in config
     assert summary["data"]["test"]["queries"] > 0
     assert (run / "test_example.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -155,7 +165,9 @@ def test_second_run_reuses_data_and_never_overwrites(demo_run, capsys):
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
-    assert out.count("reusing") == 3  # the three simulated splits
+    reused = [line for line in out.splitlines() if "reusing" in line]
+    assert sum("simulated" in line for line in reused) == 3  # the three simulated splits
+    assert any("joint space" in line for line in reused)  # the baseline's space
     assert "audio: 0 written" in out  # features too
     assert (first / "test_metrics.json").read_bytes() == before
     second = first.with_name("aisfx-minilm-2")
@@ -190,8 +202,12 @@ def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_r
     aligned = [json.loads(x)["recording"] for x in
                (data_dir / "joint" / "align_train.jsonl").read_text().splitlines()]  # fmt: skip
     assert aligned and set(aligned) <= set(splits["train"])
-    opt = load_checkpoint(summary["checkpoint"])["opt"]
+    ckpt = load_checkpoint(summary["checkpoint"])
+    opt = ckpt["opt"]
     assert opt["joint_prior"] == str(space_path) and opt["joint_prior_heads"]["input_norm"]
+    # the frozen heads in the checkpoint are the aligned space's, not fresh random ones
+    for key, value in load_joint_space(space_path).state_dict().items():
+        assert torch.equal(ckpt["model"][f"joint_prior.space.{key}"], value), key
 
     space_path.rename(tmp_path / "moved.pt")
     try:
