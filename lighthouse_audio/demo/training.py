@@ -116,7 +116,7 @@ def test_model(
         audio_dir / f"{vid}.wav",
         sorted(per_vid[vid], key=lambda q: q["relevant_windows"][0][0]),
         run_dir / "test_example.png",
-        title=f"{vid} (test): true moments (green) and AM-DETR's top prediction (orange)",
+        title=f"{vid} (test)\ntrue moments (green) and AM-DETR's top prediction (orange)",
     )
     return DemoResult(
         run_dir=run_dir,
