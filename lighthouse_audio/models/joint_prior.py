@@ -62,9 +62,13 @@ class JointPrior(nn.Module):
         """Unit frames ``[B, L, d]`` and queries ``[B, d]`` -> cosine ``[B, L]``."""
         return (frames * query[:, None]).sum(-1)
 
+    def project(self, similarity: Tensor) -> Tensor:
+        """Cosine ``[B, L]`` -> ``[B, L, hidden_dim]``, what is added to the projected frames."""
+        return self.proj(similarity[..., None])
+
     def forward(self, frames: Tensor, query: Tensor) -> Tensor:
         """Unit frames ``[B, L, d]`` and queries ``[B, d]`` -> ``[B, L, hidden_dim]``."""
-        return self.proj(self.similarity(frames, query)[..., None])
+        return self.project(self.similarity(frames, query))
 
 
 def _load_space(path: Any, opt: Mapping[str, Any], hidden_dim: int) -> JointSpace:

@@ -182,9 +182,12 @@ def postprocess_batch(
     outputs: Mapping[str, Tensor],
     metas: Sequence[Mapping[str, Any]],
     postprocessor: PostProcessorDETR,
+    prior_mix: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Model outputs of one batch -> final submission lines (README §8 steps 2-7)."""
-    return postprocessor(outputs_to_predictions(outputs, metas))
+    """Model outputs of one batch -> final submission lines (README §8 steps 2-7); ``prior_mix``
+    as in :func:`outputs_to_predictions`, frames of the post-processor's ``clip_length``."""
+    lines = outputs_to_predictions(outputs, metas, prior_mix, postprocessor.clip_length)
+    return postprocessor(lines)
 
 
 def _dataset_settings(dset_name: str | None) -> dict[str, float]:
@@ -240,9 +243,7 @@ class BatchPostprocessor:
     def __call__(
         self, outputs: Mapping[str, Tensor], metas: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
-        hop = self.postprocessor.clip_length
-        lines = outputs_to_predictions(outputs, metas, self.prior_mix, hop)
-        return self.postprocessor(lines)
+        return postprocess_batch(outputs, metas, self.postprocessor, self.prior_mix)
 
 
 def build_batch_postprocessor(

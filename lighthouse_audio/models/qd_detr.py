@@ -188,8 +188,8 @@ class QDDETR(nn.Module):
             frames = self.joint_prior.embed_frames(src_aud)
             query = self.joint_prior.embed_query(src_txt, src_txt_mask)
             vid_neg = vid + self.joint_prior(frames, txt_roll(query))
-            vid = vid + self.joint_prior(frames, query)
-            prior_similarity = self.joint_prior.similarity(frames, query)
+            prior_similarity = self.joint_prior.similarity(frames, query)  # also for scoring
+            vid = vid + self.joint_prior.project(prior_similarity)
 
         nhead = self.transformer.nhead
         blocked = t2v_attention_mask(vid_pad, txt_pad, nhead)

@@ -92,6 +92,7 @@ def load_model(
     """
     from lighthouse_audio.hub import resolve_checkpoint
     from lighthouse_audio.models.bundle import build_model_bundle
+    from lighthouse_audio.models.prior_score import check_prior_score_mix
 
     source = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(source)
@@ -101,13 +102,12 @@ def load_model(
     _check_opt(opt, source, model_name)
     if prior_score_mix is not None:
         opt = type(opt)({**opt, "prior_score_mix": prior_score_mix})
+        try:
+            check_prior_score_mix(opt)
+        except ValueError as e:
+            raise CheckpointError(f"{source}: {e}") from None
     target = resolve_device(device)
-    try:
-        bundle = build_model_bundle(opt)
-    except ValueError as e:
-        if "prior_score_mix" not in str(e):
-            raise
-        raise CheckpointError(f"{source}: {e}") from None
+    bundle = build_model_bundle(opt)
     load_model_weights(bundle.model, ckpt["model"], source)
     if hasattr(bundle.model, "negative_pass"):
         bundle.model.negative_pass = False  # training-only (tests/prediction prove it is inert)
