@@ -12,9 +12,9 @@ on recordings of Clotho-Moment's length, several events each, some queries with 
    split only, threshold and median filter tuned on the 60 s val split, scored on 60 s test;
 6. **AM-DETR** (+ joint prior, the demo's settings) trained once per seed in ``--seeds``, the
    best epoch by val mAP (on the training clips' val split); its score mix
-   (``prior_score_mix``: the joint prior's weight in moment scores) chosen from ``MIXES`` on the
-   60 s val split, then ``lighthouse infer`` on the 60 s test split (recordings longer than the
-   model's span are predicted in overlapping chunks);
+   (``prior_score_mix``: the joint prior's weight in moment scores) chosen from
+   ``SCORE_MIXES`` on the 60 s val split, then ``lighthouse infer`` on the 60 s test split
+   (recordings longer than the model's span are predicted in overlapping chunks);
 7. **table**: mean and spread over seeds next to the baseline and chance
    (``WORKDIR/amr60_results.json``, ``WORKDIR/amr60_table.md``).
 
@@ -41,8 +41,6 @@ from offline_baseline import cli, run_baselines
 HERE = Path(__file__).resolve().parent
 METRICS = ("MR-full-R1@0.5", "MR-full-R1@0.7", "MR-full-mAP@0.5", "MR-full-mAP@0.75", "MR-full-mAP")
 TITLES = ("R1@0.5", "R1@0.7", "mAP@0.5", "mAP@0.75", "mAP avg")
-# weights of the joint prior in moment scores (models/prior_score.py), tried on the 60 s val split
-MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,62 +74,35 @@ def obtain_sounds(args: argparse.Namespace, cache: Path) -> Path:
 
 
 def build_data(args: argparse.Namespace, sounds: Path) -> dict[str, Any]:
-    """The 60 s val/test data (and 60 s train), the short train data, features, the joint space."""
+    """The 60 s val/test data (and 60 s train), the short train data, features, the joint space:
+    the demo's data steps (``lighthouse_audio.demo.data``) with this benchmark's settings."""
     from lighthouse_audio.demo.config import DemoConfig
-    from lighthouse_audio.demo.data import (
-        data_key,
-        extract_features,
-        link_audio,
-        split_sounds,
-        write_json_file,
-    )
-    from lighthouse_audio.demo.data import simulate_split as simulate
+    from lighthouse_audio.demo.data import plan_data, prepare_data
     from lighthouse_audio.demo.joint_prior import align_train_split
     from lighthouse_audio.demo.sound_set import load_sound_set
 
-    progress = not args.no_progress
-    long = DemoConfig(
-        workdir=args.workdir, sounds=sounds, seed=args.data_seed, clip_length=60.0, hop=1.0,
-        avg_interval=5.0, repeat_prob=0.15, clips=(300, 50, 100), progress=progress,
+    gap = args.train_gap or 4.0 * args.train_clip / 10  # the demo's 4 s in 10 s, scaled
+    cfg = DemoConfig(
+        workdir=args.workdir, sounds=sounds, seed=args.data_seed, clip_length=args.train_clip,
+        hop=0.5, avg_interval=gap, repeat_prob=0.15, clips=(1000, 150, 0), test_length=60.0,
+        test_hop=1.0, test_avg_interval=5.0, test_repeat_prob=0.15, test_clips=(300, 50, 100),
+        progress=not args.no_progress,
     )  # fmt: skip
-    recordings = load_sound_set(sounds)
-    data_dir = args.workdir / "data" / data_key(long, recordings, sounds)
-    plan = split_sounds(long, recordings, print)
-    write_json_file(data_dir / "splits.json", {s: [r.key for r in rs] for s, rs in plan.items()})
-    long_splits = ("train", "val", "test") if args.train_clip >= 60 else ("val", "test")
-    annotations = {}
-    for index, split in enumerate(("train", "val", "test")):
-        if split in long_splits:
-            annotations[split], stats = simulate(long, data_dir, split, index, plan[split], print)
-            print(f"  {split} (60 s): {json.dumps(stats)}")
-    extract_features(long, link_audio(data_dir, annotations), list(annotations.values()),
-                     data_dir / "features" / "custom")  # fmt: skip
-    train_dir, train_cfg = data_dir, long
-    if args.train_clip < 60:
-        gap = args.train_gap or 4.0 * args.train_clip / 10  # the demo's 4 s in 10 s, scaled
-        train_cfg = replace(long, clip_length=args.train_clip, hop=0.5, avg_interval=gap,
-                            clips=(1000, 150, 0))  # fmt: skip
-        train_dir = (
-            data_dir / f"train{args.train_clip:g}s" / (f"gap{gap:g}" if args.train_gap else "")
-        )
-        short = {}
-        for index, split in enumerate(("train", "val")):
-            short[split], stats = simulate(train_cfg, train_dir, split, index, plan[split], print)
-            print(f"  {split} ({args.train_clip:g} s): {json.dumps(stats)}")
-        extract_features(train_cfg, link_audio(train_dir, short), list(short.values()),
-                         train_dir / "features" / "custom")  # fmt: skip
-    recordings_60s = {split: annotations[split] for split in ("val", "test")}
-    annotations = {**annotations, **short} if args.train_clip < 60 else annotations
-    space = align_train_split(plan["train"], data_dir / "joint", progress=progress)
-    return {"data_dir": data_dir, "train_dir": train_dir, "train_cfg": train_cfg,
-            "annotations": annotations, "recordings_60s": recordings_60s,
-            "joint_space": space}  # fmt: skip
+    data_dir, plan = plan_data(cfg, load_sound_set(sounds), sounds, print)
+    data = prepare_data(cfg, data_dir, plan, print)
+    for split, stats in data.stats.items():
+        print(f"  {split}: {json.dumps(stats)}")
+    space = align_train_split(plan["train"], data_dir / "joint", progress=cfg.progress)
+    return {"data_dir": data_dir, "train_cfg": cfg, "train_features": data.train_features,
+            "annotations": {**data.train, "test": data.test["test"]},
+            "recordings_60s": data.test, "joint_space": space}  # fmt: skip
 
 
 def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) -> dict[str, Any]:
     """One seed of the recipe: trained (or reused), its score mix tuned on the 60 s val split,
     and scored on the 60 s test split."""
     from lighthouse_audio.demo.training import train_model
+    from lighthouse_audio.models.prior_score import SCORE_MIXES
 
     out = args.workdir / "runs" / f"{args.name}-{train_tag(args)}" / f"seed{seed}"
     done = out / "test_metrics.json"
@@ -147,13 +118,14 @@ def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) ->
         cfg = replace(data["train_cfg"], workdir=out, epochs=args.epochs,
                       train_overrides=(f"seed={seed}", *args.overrides))  # fmt: skip
         started = time.perf_counter()
-        features = data["train_dir"] / "features"
-        _, run_dir, state = train_model(cfg, out, features, data["annotations"], extra)
+        _, run_dir, state = train_model(
+            cfg, out, data["train_features"], data["annotations"], extra
+        )
         result = {"seed": seed, "run": str(run_dir), "best_epoch": state.best_epoch,
                   "best_val_mAP": state.best_score,
                   "train_s": round(time.perf_counter() - started, 1)}  # fmt: skip
     checkpoint = run_dir / ("best.ckpt" if (run_dir / "best.ckpt").is_file() else "last.ckpt")
-    mixes = (0.0,) if args.plain else MIXES
+    mixes = (0.0,) if args.plain else SCORE_MIXES
     result["val_mAP_by_mix"] = {
         f"{mix:g}": infer(data, checkpoint, "val", out / f"val_preds_mix{mix:g}.jsonl", mix)
         ["MR-full-mAP"] for mix in mixes
@@ -232,7 +204,7 @@ def main() -> None:
     ratio = statistics.mean(r["test"]["MR-full-mAP"] for r in runs) / base["MR-full-mAP"]
     print(f"\nAM-DETR mAP avg / baseline: {ratio:.2f}x")
     results = {"sounds": str(sounds), "data_dir": str(data["data_dir"]),
-               "train_dir": str(data["train_dir"]), "baseline_run": str(base_run),
+               "train_features": str(data["train_features"]), "baseline_run": str(base_run),
                "baseline": base, "am_detr": runs, "rows": rows, "ratio_mAP": ratio,
                "args": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
     stem = f"amr60_{args.name}_{train_tag(args)}"

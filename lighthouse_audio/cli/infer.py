@@ -4,9 +4,10 @@
 keep no weights (the tuned ``sliding_window``), a run folder or its ``config.yaml``.
 
 A recording longer than the model's span (``min(max_v_l, max_a_l)`` frames) is predicted in
-overlapping chunks and merged (``prediction.chunks``), and ``infer`` says so once; ``--truncate``
-keeps Lighthouse's behaviour (only the first ``span`` frames). Recordings within the span are
-predicted exactly as before, in the same batches. Baselines declare a
+overlapping chunks and merged (``prediction.split``, ``prediction.chunks``), and ``infer`` says
+so once; ``--truncate`` keeps Lighthouse's behaviour (only the first ``span`` frames).
+Recordings within the span are predicted exactly as before, in the same batches. Baselines
+declare a
 ``predict_run(opt, jsonl, features, require_windows, progress)`` in their ``BASELINES`` spec that
 returns ``(predictions, ground_truth, skipped)``; ``infer`` never needs to know which one it is.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from lighthouse_audio.cli.arguments import FRACTION, PRIOR_SCORE_MIX_HELP, count
 
@@ -60,62 +60,16 @@ def run(args: argparse.Namespace) -> int:
     if config_path.suffix in (".yaml", ".yml"):
         return run_from_config(args, config_path)
 
-    from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
-    from lighthouse_audio.engine.validation import predict
     from lighthouse_audio.prediction.model import load_model
+    from lighthouse_audio.prediction.split import predict_split
 
     loaded = load_model(args.checkpoint, device=args.device, prior_score_mix=args.prior_score_mix)
-    opt = loaded.opt
-    stores = build_feature_stores(
-        opt,
-        audio_dir=args.features / str(opt.a_feat_types),
-        text_dir=args.features / f"{opt.t_feat_type}_text",
-        whole_recordings=not args.truncate,
-    )
-    dataset = build_dataset(opt, args.jsonl, stores, load_labels=False, require_windows=args.eval)
-    batch_size = args.batch_size or int(opt.eval_bsz)
-    loader = build_loader(dataset, batch_size, shuffle=False)
-    progress = not args.no_progress
-    predictions = predict(loaded.model, loader, loaded.postprocessor, loaded.device, progress)
-    if not args.truncate:
-        predict_long_recordings(loaded, dataset, predictions, batch_size, args.overlap)
-    write_and_score(args, predictions, [q.to_dict() for q in dataset.queries])
+    predictions, ground_truth = predict_split(
+        loaded, args.jsonl, args.features, args.batch_size, truncate=args.truncate,
+        overlap=args.overlap, require_windows=args.eval, progress=not args.no_progress,
+    )  # fmt: skip
+    write_and_score(args, predictions, ground_truth)
     return 0
-
-
-def predict_long_recordings(
-    loaded: Any, dataset: Any, predictions: list[dict], batch_size: int, overlap: int | None
-) -> None:
-    """Replace the lines of queries on recordings longer than the span by chunked predictions."""
-    import torch
-
-    from lighthouse_audio.prediction.run import EncodedAudio, plan_request, predict_requests
-
-    span = loaded.span
-    if span is None:
-        return
-    long = [i for i, q in enumerate(dataset.queries) if len(dataset.audio_store.get(q.vid)) > span]
-    if not long:
-        return
-    recordings = {dataset.queries[i].vid for i in long}
-    print(
-        f"lighthouse infer: {len(recordings)} recording(s) longer than the model's span "
-        f"({span} frames, {span * loaded.clip_length:g} s): predicted in overlapping chunks "
-        "(--truncate for Lighthouse's first-span-only predictions)"
-    )
-    requests = []
-    for i in long:
-        query = dataset.queries[i]
-        meta = {k: predictions[i][k] for k in ("qid", "query", "vid")} | {
-            "duration": query.duration
-        }
-        audio = EncodedAudio(
-            torch.from_numpy(dataset.audio_store.get(query.vid)), query.duration, query.vid
-        )
-        text = torch.from_numpy(dataset.text_store.get(dataset.text_name(query)))
-        requests.append(plan_request(loaded, meta, text, audio, overlap=overlap))
-    for i, result in zip(long, predict_requests(loaded, requests, batch_size), strict=True):
-        predictions[i] = {k: result[k] for k in ("qid", "query", "vid", "pred_relevant_windows")}
 
 
 def run_from_config(args: argparse.Namespace, config_path: Path) -> int:

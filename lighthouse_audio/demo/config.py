@@ -5,7 +5,7 @@ Kept apart from the pipeline so the command line can show the defaults without i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 __all__ = ["DemoConfig", "TRAIN_DEFAULTS"]
@@ -35,6 +35,17 @@ class DemoConfig:
     # one window per query.
     repeat_prob: float = 0.0
     clips: tuple[int, int, int] = (400, 60, 120)  # background clips for train, val, test (at most)
+    # Val and test are tested on as recordings of Clotho-Moment's length, several events each,
+    # some sounds twice (one query, two windows): what users hold. The model still trains and
+    # picks its epoch on the short clips (``clips``' train and val, its test count unused), and
+    # predicts long recordings in overlapping chunks. None: val and test are short clips too.
+    test_length: float | None = 60.0  # s
+    test_hop: float = 1.0  # s (official)
+    test_avg_interval: float = 5.0  # s: about six events per minute
+    test_repeat_prob: float = 0.15
+    # 60 s recordings per split, at most: train's share only weighs the split of backgrounds
+    # (unless training clips are test_length long: then it is train's count too)
+    test_clips: tuple[int, int, int] = (300, 50, 100)
     fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)  # Clotho-Moment's split_ratio 7:1:2
     device: str = "auto"
     train_overrides: tuple[str, ...] = ()  # extra key=value for the trainer, after TRAIN_DEFAULTS
@@ -42,3 +53,19 @@ class DemoConfig:
     # (models/joint_prior.py): what lets it beat the baseline on a few hundred captions.
     joint_prior: bool = False
     progress: bool = True
+
+    def test_recordings(self) -> DemoConfig:
+        """These settings with the test recordings' length, gaps and counts as the clips' own
+        (what splits the sounds and simulates val and test); themselves when ``test_length``
+        is None."""
+        if self.test_length is None:
+            return self
+        return replace(
+            self, clip_length=self.test_length, hop=self.test_hop,
+            avg_interval=self.test_avg_interval, repeat_prob=self.test_repeat_prob,
+            clips=self.test_clips,
+        )  # fmt: skip
+
+    @property
+    def trains_on_test_recordings(self) -> bool:
+        return self.test_length is None or self.clip_length >= self.test_length

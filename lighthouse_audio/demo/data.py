@@ -1,7 +1,9 @@
 """The demo's data steps: sounds, the split by recording, simulated clips, features.
 
 Data are keyed by the sound set and every setting that shapes them
-(``workdir/data/seed{S}-{hash}``), so a second run reuses them.
+(``workdir/data/seed{S}-{hash}``, by the split and the test recordings' settings), so a second
+run reuses them. Training clips shorter than the test recordings live in a folder of their own
+inside it (``train{L}s-{hash}``), so several training lengths share one set of test recordings.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from lighthouse_audio.data.splits import SPLITS, split_by_recording
 from lighthouse_audio.demo.config import DemoConfig
 from lighthouse_audio.demo.settings import (
     DATA_VERSION,
+    DATASET,
     FEATURE,
     FRAMES,
     QID_STRIDE,
@@ -30,6 +34,74 @@ from lighthouse_audio.demo.settings import (
 from lighthouse_audio.demo.sound_set import Recording, load_sound_set
 from lighthouse_audio.file_io import write_text
 from lighthouse_audio.simulation.preprocess import background_windows
+
+
+@dataclass
+class DemoData:
+    """Where :func:`prepare_data` put everything. ``train`` holds the annotations the model
+    trains and picks its epoch on (``train``, ``val``), ``test`` those it is tested on
+    (``val`` to tune scores and the baseline, ``test``); each with its features folder."""
+
+    data_dir: Path
+    train: dict[str, Path]
+    train_features: Path
+    test: dict[str, Path]
+    test_features: Path
+    audio_dir: Path  # the test recordings' audio ({vid}.wav)
+    stats: dict[str, dict[str, Any]]
+
+
+def plan_data(
+    cfg: DemoConfig, recordings: Sequence[Recording], root: Path, log: Callable[[str], None]
+) -> tuple[Path, dict[str, list[Recording]]]:
+    """The data folder and the split by recording, by the test recordings' settings
+    (``cfg.test_recordings()``); the split is written to ``splits.json`` there."""
+    long = cfg.test_recordings()
+    data_dir = Path(cfg.workdir) / "data" / data_key(long, recordings, root)
+    plan = split_sounds(long, recordings, log)
+    write_json_file(data_dir / "splits.json", {s: [r.key for r in rs] for s, rs in plan.items()})
+    return data_dir, plan
+
+
+def prepare_data(
+    cfg: DemoConfig, data_dir: Path, plan: dict[str, list[Recording]], log: Callable[[str], None]
+) -> DemoData:
+    """Simulate (reusing what exists) and extract features for :func:`plan_data`'s split.
+
+    Val and test follow ``cfg.test_recordings()``; training clips follow ``cfg`` (train and
+    val, for training and picking the epoch) unless they are as long as the test recordings,
+    when the model trains on the test recordings' own train split.
+    """
+    long = cfg.test_recordings()
+    long_splits = SPLITS if cfg.trains_on_test_recordings else ("val", "test")
+    annotations, stats = {}, {}
+    for index, split in enumerate(SPLITS):
+        if split in long_splits:
+            annotations[split], stats[split] = simulate_split(
+                long, data_dir, split, index, plan[split], log
+            )
+    audio_dir = link_audio(data_dir, annotations)
+    features = data_dir / "features"
+    extract_features(cfg, audio_dir, list(annotations.values()), features / DATASET)
+    test = {split: annotations[split] for split in ("val", "test")}
+    if cfg.trains_on_test_recordings:
+        return DemoData(data_dir, annotations, features, test, features, audio_dir, stats)
+
+    train_dir = data_dir / f"train{cfg.clip_length:g}s-{train_clips_key(cfg)}"
+    train = {}
+    for index, split in enumerate(("train", "val")):
+        train[split], stats[f"{split} ({cfg.clip_length:g} s)"] = simulate_split(
+            cfg, train_dir, split, index, plan[split], log
+        )
+    train_audio = link_audio(train_dir, train)
+    extract_features(cfg, train_audio, list(train.values()), train_dir / "features" / DATASET)
+    return DemoData(data_dir, train, train_dir / "features", test, features, audio_dir, stats)
+
+
+def train_clips_key(cfg: DemoConfig) -> str:
+    """A hash of the settings that shape the training clips (beyond the split)."""
+    content = [cfg.clip_length, cfg.hop, cfg.avg_interval, cfg.repeat_prob, list(cfg.clips[:2])]
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:8]
 
 
 def obtain_sounds(cfg: DemoConfig, log: Callable[[str], None]) -> tuple[list[Recording], Path]:

@@ -2,21 +2,24 @@
 
 1. **sounds**: a folder laid out like ``shared/sounds`` (``--sounds``), else the files of the
    shipped Debian manifest rebuilt from their packages (:mod:`.debian`, cached).
-2. **split** by recording (``data.splits``): foregrounds by count, backgrounds by duration.
-3. **simulate** each split with Clotho-Moment's Algorithm 1 on short background clips
-   (10 s by default), then renumber qids so the three splits share one feature folder.
-4. **features**: ``extraction.extract.extract_features`` (what ``lighthouse extract`` runs) with
-   ``aisfx-minilm`` over all three splits.
-5. **train** AM-DETR (``qd_detr``, dataset ``custom``) with the trainer, validating every epoch;
-   with ``joint_prior``, first align a joint space on the train split (:mod:`.joint_prior`).
-6. **test**: predict with the best checkpoint, score with the standalone evaluator, compare with
-   the 1 s sliding-window baseline tuned on val (:mod:`.baseline`) and random windows, draw one
-   test recording.
+2. **split** by recording (``data.splits``): foregrounds by count, backgrounds by the test
+   recordings they can give (those shorter than a test recording are left out).
+3. **simulate** with Clotho-Moment's Algorithm 1: val and test as 60 s recordings (several events,
+   some sounds twice), train and a val split for picking the epoch as short clips (10 s by
+   default; qids renumbered so splits share a feature folder); then **features**
+   (``extraction.extract.extract_features``, what ``lighthouse extract`` runs) with
+   ``aisfx-minilm`` (:func:`.data.prepare_data`).
+4. **train** AM-DETR (``qd_detr``, dataset ``custom``) on the short clips, validating every
+   epoch; with ``joint_prior``, first align a joint space on the train split (:mod:`.joint_prior`).
+5. **test**: with a joint prior, tune the score mix on the 60 s val recordings; predict the 60 s
+   test recordings with the best checkpoint (in overlapping chunks: ``prediction.split``), score
+   with the standalone evaluator, compare with the 1 s sliding-window baseline tuned on the 60 s
+   val recordings (:mod:`.baseline`) and random windows, draw one test recording.
 
 Data are keyed by the sound set and settings (``workdir/data/seed{S}-{hash}``) and reused by a
 second run; each run trains into a new folder (``workdir/results/qd_detr/custom/aisfx-minilm``,
 then ``-2``, ``-3``...), which also receives the test predictions, metrics and picture.
-Steps 1-4 live in :mod:`.data`, 5-6 in :mod:`.training`; this module runs them and reports.
+Steps 1-3 live in :mod:`.data`, 4-5 in :mod:`.training`; this module runs them and reports.
 """
 
 from __future__ import annotations
@@ -26,29 +29,25 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from lighthouse_audio.data.splits import SPLITS
 from lighthouse_audio.demo.baseline import BASELINE_NAME, tuned_baseline
 from lighthouse_audio.demo.config import DemoConfig
 from lighthouse_audio.demo.data import (
-    data_key,
-    extract_features,
     jsonable,
-    link_audio,
     obtain_sounds,
-    simulate_split,
-    split_sounds,
+    plan_data,
+    prepare_data,
     write_json_file,
 )
-from lighthouse_audio.demo.settings import DATASET, FEATURE, FRAMES, TABLE_METRICS
+from lighthouse_audio.demo.settings import FEATURE, FRAMES, TABLE_METRICS
 from lighthouse_audio.demo.training import DemoResult, test_model, train_model
 
 __all__ = ["DemoResult", "format_metrics_table", "run_demo"]
 
 
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoResult:
-    """Run the six steps (module doc); returns where everything went and the test metrics."""
+    """Run the five steps (module doc); returns where everything went and the test metrics."""
     log = log or (lambda line: print(line, file=sys.stderr))
     say = print
     timings: dict[str, float] = {}
@@ -58,7 +57,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
     def step(n: int, what: str) -> None:
         timings_key = what.split()[0]
         timings[timings_key] = time.perf_counter()
-        say(f"lighthouse demo [{n}/6] {what}")
+        say(f"lighthouse demo [{n}/5] {what}")
 
     def done(key: str) -> None:
         timings[key] = round(time.perf_counter() - timings[key], 1)
@@ -68,31 +67,21 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
     done("sounds")
 
     step(2, "split by recording")
-    data_dir = workdir / "data" / data_key(cfg, recordings, sound_root)
-    plan = split_sounds(cfg, recordings, log)
-    write_json_file(data_dir / "splits.json", {s: [r.key for r in rs] for s, rs in plan.items()})
+    data_dir, plan = plan_data(cfg, recordings, sound_root, log)
     for split in SPLITS:
         fg = sum(r.role == "fg" for r in plan[split])
         bg = sum(r.role == "bg" for r in plan[split])
         say(f"  {split}: {fg} captioned clips, {bg} background recording(s)")
     done("split")
 
-    step(3, f"simulate {cfg.clip_length:g} s clips")
-    annotations = {}
-    data: dict[str, Any] = {}
-    for index, split in enumerate(SPLITS):
-        annotations[split], data[split] = simulate_split(
-            cfg, data_dir, split, index, plan[split], log
-        )
-    audio_dir = link_audio(data_dir, annotations)
+    lengths = f"{cfg.clip_length:g} s clips"
+    if not cfg.trains_on_test_recordings:
+        lengths = f"{cfg.clip_length:g} s training clips, {cfg.test_length:g} s test recordings"
+    step(3, f"simulate {lengths}; extract {FEATURE} features")
+    data = prepare_data(cfg, data_dir, plan, log)
     done("simulate")
 
-    step(4, f"extract {FEATURE} features")
-    features_root = data_dir / "features"
-    extract_features(cfg, audio_dir, list(annotations.values()), features_root / DATASET)
-    done("extract")
-
-    step(5, f"train AM-DETR ({cfg.epochs} epochs)")
+    step(4, f"train AM-DETR ({cfg.epochs} epochs)")
     extra: list[str] = []
     if cfg.joint_prior:
         from lighthouse_audio.demo.joint_prior import align_train_split
@@ -100,27 +89,28 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
         say("  joint-space prior: align on the train split's foregrounds")
         space = align_train_split(plan["train"], data_dir / "joint", progress=cfg.progress)
         extra.append(f"joint_prior={space}")
-    opt, run_dir, state = train_model(cfg, workdir, features_root, annotations, extra)
+    opt, run_dir, state = train_model(cfg, workdir, data.train_features, data.train, extra)
     done("train")
 
-    step(6, "test")
-    result = test_model(cfg, opt, run_dir, features_root, annotations, audio_dir, log)
+    step(5, "test")
+    result = test_model(cfg, opt, run_dir, data, log)
     say("  baseline: align a joint space on the train split, tune on val, score test")
-    baseline = tuned_baseline(plan["train"], data_dir, features_root, annotations,
+    baseline = tuned_baseline(plan["train"], data_dir, data.test_features, data.test,
                               workdir / "results", progress=cfg.progress)  # fmt: skip
     done("test")
     timings["total"] = round(time.perf_counter() - started, 1)
     timings["cpu"] = round(time.process_time() - cpu_started, 1)
-    result.data = data
+    result.data = data.stats
     result.timings = timings
     summary = {
         "settings": jsonable(asdict(cfg)),
         "sounds": str(sound_root),
         "data_dir": str(data_dir),
-        "data": data,
+        "data": data.stats,
         "epochs": cfg.epochs,
         "best_epoch": state.best_epoch,
         "best_val_mAP": state.best_score,
+        "score_mix_val_mAP": result.mix_val_mAP,
         "test": {"AM-DETR": result.metrics, BASELINE_NAME: baseline["test"], **result.chance},
         "baseline": baseline,
         "checkpoint": str(result.checkpoint),
@@ -131,11 +121,11 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
     }
     write_json_file(result.summary_path, summary)
 
-    test = data["test"]
+    test, length = data.stats["test"], cfg.test_recordings().clip_length
     say("")
     say(
-        f"lighthouse demo: test set of {test['clips']} clips, {test['queries']} queries "
-        f"(recordings never heard in training)"
+        f"lighthouse demo: test set of {test['clips']} recordings of {length:g} s, "
+        f"{test['queries']} queries (sounds and backgrounds never heard in training)"
     )
     rows = [(f"AM-DETR ({FEATURE}, {cfg.epochs} epochs)", result.metrics)]
     rows.append((BASELINE_NAME, baseline["test"]))

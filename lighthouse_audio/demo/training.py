@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from lighthouse_audio.demo.config import TRAIN_DEFAULTS, DemoConfig
+from lighthouse_audio.demo.data import DemoData
 from lighthouse_audio.demo.settings import DATASET, FEATURE, MODEL
 
 
@@ -26,6 +27,7 @@ class DemoResult:
     features_dir: Path
     metrics: dict[str, float]
     chance: dict[str, dict[str, float]]
+    mix_val_mAP: dict[str, float] = field(default_factory=dict)  # with a joint prior
     data: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -68,52 +70,64 @@ def train_model(
 
 
 def test_model(
-    cfg: DemoConfig,
-    opt: Any,
-    run_dir: Path,
-    features_root: Path,
-    annotations: dict[str, Path],
-    audio_dir: Path,
-    log: Callable[[str], None],
+    cfg: DemoConfig, opt: Any, run_dir: Path, data: DemoData, log: Callable[[str], None]
 ) -> DemoResult:
-    from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
+    """Test the best checkpoint on ``data.test['test']``, whole recordings (chunked where longer
+    than the model's span). With a joint prior, the score mix is first tuned on
+    ``data.test['val']`` and, when not 0, written into ``tuned.ckpt`` (the best weights with
+    that mix), which becomes the checkpoint the demo leaves."""
     from lighthouse_audio.demo.chance import chance_metrics
     from lighthouse_audio.demo.picture import write_moment_picture
-    from lighthouse_audio.engine.validation import predict
     from lighthouse_audio.evaluation.metrics import eval_submission
     from lighthouse_audio.file_io import write_json, write_jsonl
     from lighthouse_audio.prediction.model import load_model
+    from lighthouse_audio.prediction.split import predict_split
 
     checkpoint = run_dir / "best.ckpt"
     if not checkpoint.is_file():  # validation mAP never rose above 0: no best.ckpt
         log(f"{checkpoint} was never written (validation mAP stayed 0); testing last.ckpt")
         checkpoint = run_dir / "last.ckpt"
-    loaded = load_model(checkpoint, device=str(opt.device))
-    dataset = build_dataset(loaded.opt, annotations["test"], build_feature_stores(loaded.opt))
-    loader = build_loader(dataset, int(opt.eval_bsz), shuffle=False)
-    predictions = predict(loaded.model, loader, loaded.postprocessor, loaded.device, cfg.progress)
-    ground_truth = [q.to_dict() for q in dataset.queries]
-    metrics = eval_submission(predictions, ground_truth)
+    device = str(opt.device)
+
+    def score(loaded: Any, split: str) -> tuple[list[dict], list[dict], dict[str, Any]]:
+        predictions, truth = predict_split(
+            loaded, data.test[split], data.test_features / DATASET, require_windows=True,
+            progress=cfg.progress,
+        )  # fmt: skip
+        return predictions, truth, eval_submission(predictions, truth)
+
+    mix_val_map: dict[str, float] = {}
+    if cfg.joint_prior:
+        from lighthouse_audio.models.prior_score import SCORE_MIXES
+
+        for mix in SCORE_MIXES:
+            loaded = load_model(checkpoint, device=device, prior_score_mix=mix)
+            mix_val_map[f"{mix:g}"] = score(loaded, "val")[2]["brief"]["MR-full-mAP"]
+        best_mix = max(SCORE_MIXES, key=lambda mix: mix_val_map[f"{mix:g}"])  # first on ties
+        print(f"  score mix {best_mix:g} (val mAP by mix: {mix_val_map})")
+        if best_mix:
+            checkpoint = write_tuned_checkpoint(checkpoint, best_mix, run_dir / "tuned.ckpt")
+    predictions, ground_truth, metrics = score(load_model(checkpoint, device=device), "test")
     predictions_path = run_dir / "test_preds.jsonl"
     write_jsonl(predictions, predictions_path)
     metrics_path = run_dir / "test_metrics.json"
     write_json(metrics, metrics_path)
 
-    train_lines = [json.loads(x) for x in annotations["train"].read_text().splitlines() if x]
+    train_lines = [json.loads(x) for x in data.train["train"].read_text().splitlines() if x]
     lengths = [e - s for q in train_lines for s, e in q["relevant_windows"] if e > s]
     chance = {
         "random windows": chance_metrics(ground_truth, seed=cfg.seed),
         "random windows, train lengths": chance_metrics(ground_truth, cfg.seed, lengths=lengths),
     }
 
-    # The test clip with the most queries (ties: the first by name) makes the picture.
+    # The test recording with the most queries (ties: the first by name) makes the picture.
     per_vid: dict[str, list[dict]] = {}
     by_qid = {p["qid"]: p for p in predictions}
     for q in ground_truth:
         per_vid.setdefault(q["vid"], []).append({**q, **by_qid[q["qid"]]})
     vid = min(per_vid, key=lambda v: (-len(per_vid[v]), v))
     picture = write_moment_picture(
-        audio_dir / f"{vid}.wav",
+        data.audio_dir / f"{vid}.wav",
         sorted(per_vid[vid], key=lambda q: q["relevant_windows"][0][0]),
         run_dir / "test_example.png",
         title=f"{vid} (test)\ntrue moments (green) and AM-DETR's top prediction (orange)",
@@ -125,8 +139,19 @@ def test_model(
         summary_path=run_dir / "demo_summary.json",
         picture_path=picture,
         predictions_path=predictions_path,
-        test_jsonl=annotations["test"],
-        features_dir=features_root / DATASET,
+        test_jsonl=data.test["test"],
+        features_dir=data.test_features / DATASET,
         metrics=metrics["brief"],
         chance=chance,
+        mix_val_mAP=mix_val_map,
     )
+
+
+def write_tuned_checkpoint(source: Path, mix: float, target: Path) -> Path:
+    """``source`` with ``prior_score_mix=mix`` in its config, written atomically to ``target``."""
+    from lighthouse_audio.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(source)
+    ckpt["opt"]["prior_score_mix"] = mix
+    save_checkpoint(target, ckpt)
+    return target

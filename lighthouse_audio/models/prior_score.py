@@ -11,9 +11,9 @@ each frame, the same scale in every chunk and every recording. Scoring a window 
 
 keeps the model's boundaries and its ranking within a clip (``mix = 0`` is Lighthouse's score)
 and makes scores from different chunks comparable. ``mix`` is the config key
-``prior_score_mix``; it needs a model with a joint prior, and is tuned on validation data
-(``benchmarks/amr_60s.py``). Negative similarities count as 0, so scores stay in [0, 1] like
-Lighthouse's.
+``prior_score_mix``; it needs a model with a joint prior, and is tuned over ``SCORE_MIXES`` on
+validation data (``benchmarks/amr_60s.py``, ``lighthouse demo``). Negative similarities count as
+0, so scores stay in [0, 1] like Lighthouse's.
 
 A frame (``hop`` seconds, centred at ``(j + 0.5) * hop``) belongs to a window when its centre lies
 inside it; a window too short to hold a centre takes the frame under its middle.
@@ -27,9 +27,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["PRIOR_SIMILARITY_KEY", "check_prior_score_mix", "mix_prior_scores", "window_prior"]
+__all__ = [
+    "PRIOR_SIMILARITY_KEY",
+    "SCORE_MIXES",
+    "check_prior_score_mix",
+    "mix_prior_scores",
+    "window_prior",
+]
 
 PRIOR_SIMILARITY_KEY = "prior_similarity"
+# the mixes tuned over on validation data (the 60 s benchmark, the demo)
+SCORE_MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def window_prior(similarity: Tensor, frame_mask: Tensor, windows: Tensor, hop: float) -> Tensor:

@@ -27,10 +27,12 @@ def run_demo_cli(*argv: str) -> int:
 
 @pytest.fixture(scope="module")
 def tiny_sounds(tmp_path_factory):
-    """12 short captioned clips from different folders and the 3 shortest ambiences."""
+    """12 short captioned clips from different folders and the 3 shortest ambiences that hold a
+    60 s test recording."""
     lines = [json.loads(x) for x in (SHARED_SOUNDS / "manifest.jsonl").read_text().splitlines()]
     fg = [d for d in lines if d["role"] == "fg" and 1.5 <= d["duration"] <= 6][::25][:12]
-    bg = sorted((d for d in lines if d["role"] == "bg"), key=lambda d: d["duration"])[:3]
+    bg = [d for d in lines if d["role"] == "bg" and d["duration"] >= 60]
+    bg = sorted(bg, key=lambda d: d["duration"])[:3]
     root = tmp_path_factory.mktemp("sounds")
     for d in fg + bg:
         (root / d["path"]).parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ def demo_run(tiny_sounds, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("demo")
     args = [
         "--sounds", str(tiny_sounds), "--workdir", str(workdir), "--epochs", "2",
-        "--clips", "6,2,3", "--seed", "0", "--device", "cpu",
+        "--clips", "6,2,3", "--test-recordings", "2,3", "--seed", "0", "--device", "cpu",
         "--threads", "2", "--no-progress", "bsz=8",
     ]  # fmt: skip
     threads = torch.get_num_threads()
@@ -76,6 +78,16 @@ def test_outputs_and_table(demo_run, capsys):
     config = (Path(base_run) / "config.yaml").read_text()
     assert "val.jsonl" in config and f"threshold: {summary['baseline']['threshold']}" in config
     assert summary["data"]["test"]["queries"] > 0
+    # trained on 10 s clips, tested on whole 60 s recordings (predicted in chunks)
+    (data_dir,) = (workdir / "data").iterdir()
+    test = (data_dir / "annotations" / "test.jsonl").read_text().splitlines()
+    assert {json.loads(x)["duration"] for x in test} == {60}
+    (train_dir,) = data_dir.glob("train10s-*")
+    train = (train_dir / "annotations" / "train.jsonl").read_text().splitlines()
+    assert {json.loads(x)["duration"] for x in train} == {10}
+    ends = [w[1] for x in (run / "test_preds.jsonl").read_text().splitlines()
+            for w in json.loads(x)["pred_relevant_windows"]]  # fmt: skip
+    assert max(ends) > 30
     assert (run / "test_example.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -89,10 +101,12 @@ def test_splits_are_disjoint_by_recording(demo_run, tiny_sounds):
     assigned = [key for keys in splits.values() for key in keys]
     assert sorted(assigned) == sorted(listed)  # each recording in exactly one split
     vids = {}
-    for split in splits:
-        for line in (data_dir / "annotations" / f"{split}.jsonl").read_text().splitlines():
-            vids.setdefault(json.loads(line)["vid"], set()).add(split)
-    assert all(len(s) == 1 for s in vids.values())
+    annotations = sorted(data_dir.glob("**/annotations/*.jsonl"))  # 60 s val/test, train clips
+    assert len(annotations) == 4
+    for path in annotations:
+        for line in path.read_text().splitlines():
+            vids.setdefault(json.loads(line)["vid"], set()).add(path.stem)
+    assert all(len(s) == 1 for s in vids.values())  # short and 60 s val have their own vids
 
 
 def test_checkpoint_works_with_lighthouse_infer(demo_run, tmp_path):
@@ -166,7 +180,7 @@ def test_second_run_reuses_data_and_never_overwrites(demo_run, capsys):
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     reused = [line for line in out.splitlines() if "reusing" in line]
-    assert sum("simulated" in line for line in reused) == 3  # the three simulated splits
+    assert sum("simulated" in line for line in reused) == 4  # 60 s val/test, short train/val
     assert any("joint space" in line for line in reused)  # the baseline's space
     assert "audio: 0 written" in out  # features too
     assert (first / "test_metrics.json").read_bytes() == before
@@ -205,6 +219,14 @@ def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_r
     ckpt = load_checkpoint(summary["checkpoint"])
     opt = ckpt["opt"]
     assert opt["joint_prior"] == str(space_path) and opt["joint_prior_heads"]["input_norm"]
+    # the score mix was tuned on the 60 s val recordings; the checkpoint left behind carries it
+    by_mix = summary["score_mix_val_mAP"]
+    assert [float(m) for m in by_mix] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    best = max(by_mix, key=by_mix.get)
+    assert opt["prior_score_mix"] == pytest.approx(float(best))
+    trained = run / "best.ckpt" if (run / "best.ckpt").is_file() else run / "last.ckpt"
+    assert Path(summary["checkpoint"]) == (trained if float(best) == 0 else run / "tuned.ckpt")
+    assert load_checkpoint(trained)["opt"]["prior_score_mix"] == 0
     # the frozen heads in the checkpoint are the aligned space's, not fresh random ones
     for key, value in load_joint_space(space_path).state_dict().items():
         assert torch.equal(ckpt["model"][f"joint_prior.space.{key}"], value), key
@@ -221,3 +243,32 @@ def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_r
         (tmp_path / "moved.pt").rename(space_path)
     assert code == 0
     assert out.read_text() == (run / "test_preds.jsonl").read_text()
+
+
+def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
+    """``--test-length 0`` (the offline benchmark's setting): all three splits are 10 s clips in
+    one data folder, and the model is tested on the 10 s test clips."""
+    workdir = tmp_path / "w"
+    threads = torch.get_num_threads()
+    try:
+        assert run_demo_cli(
+            "--sounds", str(tiny_sounds), "--workdir", str(workdir), "--epochs", "1",
+            "--clips", "4,2,2", "--test-length", "0", "--device", "cpu", "--threads", "2",
+            "--no-progress",
+        ) == 0  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    (data_dir,) = (workdir / "data").iterdir()
+    assert not list(data_dir.glob("train*s-*"))
+    for split in ("train", "val", "test"):
+        lines = (data_dir / "annotations" / f"{split}.jsonl").read_text().splitlines()
+        assert lines and {json.loads(x)["duration"] for x in lines} == {10}
+    run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
+    summary = json.loads((run / "demo_summary.json").read_text())
+    assert summary["settings"]["test_length"] is None
+    assert summary["data"]["test"]["clips"] <= 2
+
+
+def test_test_recordings_shorter_than_training_clips_are_refused(tiny_sounds, tmp_path):
+    with pytest.raises(ValueError, match="--test-length 5 is shorter than the training clips"):
+        run_demo_cli("--sounds", str(tiny_sounds), "--workdir", str(tmp_path), "--test-length", "5")
