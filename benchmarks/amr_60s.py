@@ -113,6 +113,11 @@ def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) ->
             return result
         print(f"AM-DETR seed {seed}: reusing the model in {out}, tuning its score mix")
         run_dir = Path(result["run"])
+    elif (finished := finished_training(out)) is not None:  # trained, stopped before testing
+        run_dir, state = finished
+        print(f"AM-DETR seed {seed}: reusing the trained model in {run_dir}")
+        result = {"seed": seed, "run": str(run_dir), "best_epoch": state["best_epoch"],
+                  "best_val_mAP": state["best_score"]}  # fmt: skip
     else:
         extra = [] if args.plain else [f"joint_prior={data['joint_space']}"]
         cfg = replace(data["train_cfg"], workdir=out, epochs=args.epochs,
@@ -136,6 +141,18 @@ def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) ->
     result["test"] = infer(data, checkpoint, "test", out / f"test_preds_mix{best:g}.jsonl", best)
     done.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def finished_training(out: Path) -> tuple[Path, dict[str, Any]] | None:
+    """A run folder under ``out`` whose training went through its last epoch, and its state."""
+    from lighthouse_audio.engine.checkpoint import load_checkpoint
+
+    for last in sorted(out.glob("results/qd_detr/custom/*/last.ckpt")):
+        ckpt = load_checkpoint(last)
+        state = ckpt.get("train_state") or {}
+        if state.get("epoch") == int(ckpt["opt"]["n_epoch"]) - 1:
+            return last.parent, state
+    return None
 
 
 def infer(data: dict[str, Any], checkpoint: Path, split: str, preds: Path, mix: float) -> dict:

@@ -64,6 +64,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"training clips, s (default {d.clip_length:g})",
     )  # fmt: skip
     parser.add_argument(
+        "--avg-interval", type=POSITIVE, default=d.avg_interval,
+        help=f"mean gap before each sound in training clips, s (default {d.avg_interval:g})",
+    )  # fmt: skip
+    parser.add_argument(
         "--test-length", type=count(0), default=d.test_length,
         help="val and test recordings, s: several events each, predicted whole (in chunks); "
         f"0: clips like the training ones (default {d.test_length:g})",
@@ -129,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
         clip_length=args.clip_length,
+        avg_interval=args.avg_interval,
         clips=args.clips,
         test_length=float(args.test_length) or None,
         test_clips=(defaults.test_clips[0], *args.test_recordings),

@@ -31,9 +31,9 @@ class DemoConfig:
     clip_length: float = 10.0  # s
     hop: float = 0.5  # s between background clip starts (official: 1 s)
     avg_interval: float = 4.0  # s, mean gap before each foreground (official: 30 s in 60 s clips)
-    # Chance that a placed sound is placed again (one query, two windows); 0: Clotho-Moment's
-    # one window per query.
-    repeat_prob: float = 0.0
+    # Chance that a placed sound is placed again (one query, two windows), as in the test
+    # recordings; 0: Clotho-Moment's one window per query.
+    repeat_prob: float = 0.15
     clips: tuple[int, int, int] = (400, 60, 120)  # background clips for train, val, test (at most)
     # Val and test are tested on as recordings of Clotho-Moment's length, several events each,
     # some sounds twice (one query, two windows): what users hold. The model still trains and

@@ -100,7 +100,8 @@ def prepare_data(
 
 def train_clips_key(cfg: DemoConfig) -> str:
     """A hash of the settings that shape the training clips (beyond the split)."""
-    content = [cfg.clip_length, cfg.hop, cfg.avg_interval, cfg.repeat_prob, list(cfg.clips[:2])]
+    numbers = (cfg.clip_length, cfg.hop, cfg.avg_interval, cfg.repeat_prob)
+    content = [*map(float, numbers), list(cfg.clips[:2])]  # 20 and 20.0 are the same clips
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()[:8]
 
 
