@@ -86,7 +86,7 @@ def build_data(args: argparse.Namespace, sounds: Path) -> dict[str, Any]:
         workdir=args.workdir, sounds=sounds, seed=args.data_seed, clip_length=args.train_clip,
         hop=0.5, avg_interval=gap, repeat_prob=0.15, clips=(1000, 150, 0), test_length=60.0,
         test_hop=1.0, test_avg_interval=5.0, test_repeat_prob=0.15, test_clips=(300, 50, 100),
-        progress=not args.no_progress,
+        recipe=(), progress=not args.no_progress,  # the recipe comes in args.overrides
     )  # fmt: skip
     data_dir, plan = plan_data(cfg, load_sound_set(sounds), sounds, print)
     data = prepare_data(cfg, data_dir, plan, print)

@@ -83,8 +83,9 @@ def finished_run(cfg: Any) -> Path | None:
     wanted = _settings(cfg)
     defaults = _settings(type(cfg)())  # settings added later take their defaults in old runs
     for path in sorted((Path(cfg.workdir) / "results").glob("qd_detr/custom/*/demo_summary.json")):
-        # runs older than test_length tested on short clips, as this benchmark does
-        settings = {**defaults, "test_length": None, **json.loads(path.read_text())["settings"]}
+        # runs older than these keys tested on short clips with the trainer defaults only
+        legacy = {"test_length": None, "recipe": []}
+        settings = {**defaults, **legacy, **json.loads(path.read_text())["settings"]}
         settings.pop("progress", None)
         if settings == wanted:
             return path
@@ -128,6 +129,7 @@ def main() -> None:
         repeat_prob=args.repeat_prob,
         clips=clips,  # type: ignore[arg-type]
         test_length=None,  # val and test are clips like train's (the 60 s setting: amr_60s.py)
+        recipe=(),  # the trainer settings its recorded results were trained with
         device=args.device,
         train_overrides=tuple(args.overrides),
         joint_prior=args.joint_prior,

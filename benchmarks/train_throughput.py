@@ -9,6 +9,7 @@ the model step (forward, losses, backward, clip, optimizer).
     python benchmarks/train_throughput.py --num-train 2048 --steps 30
     python benchmarks/train_throughput.py --device cuda
     python benchmarks/train_throughput.py --num-train 2048 --steps 20 --joint-prior
+    python benchmarks/train_throughput.py --num-train 2048 --steps 20 neg_label_loss_coef=4
 
 ``--joint-prior`` adds AM-DETR's joint-space prior (``joint_prior=FILE``) with heads of the shape
 ``lighthouse align`` makes (MLP 768 -> 256 -> 128, random weights: the cost does not depend on
@@ -120,6 +121,8 @@ def main() -> None:
         "--compare", action="store_true", help="also time Lighthouse's way of computing the step"
     )
     parser.add_argument("--joint-prior", action="store_true", help="with the joint-space prior")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides, e.g. neg_label_loss_coef=4")  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,6 +134,7 @@ def main() -> None:
                  f"eval_path={val_path}"]  # fmt: skip
     if args.joint_prior:
         overrides.append(f"joint_prior={ensure_joint_space(args.cache)}")
+    overrides += args.overrides
     opt = load_config("qd_detr", "clotho-moment", "clap", overrides)
     torch.manual_seed(0)
     model, criterion, postprocessor = build_model_bundle(opt)

@@ -86,9 +86,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default: $LIGHTHOUSE_AUDIO_CACHE or ~/.cache/lighthouse-audio)",
     )  # fmt: skip
     parser.add_argument(
-        "--joint-prior", action="store_true",
+        "--joint-prior", action=argparse.BooleanOptionalAction, default=d.joint_prior,
         help="align a joint space on the train split and give AM-DETR its frame-query "
-        "similarity (joint_prior; docs/RESULTS.md)",
+        "similarity (joint_prior; docs/RESULTS.md; default: on)",
     )  # fmt: skip
     parser.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=count(), help="torch CPU threads (default: torch's)")

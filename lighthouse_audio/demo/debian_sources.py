@@ -12,15 +12,15 @@ background made of sibling loops lists them joined by ``" + "``. No audio ships 
 package: the files are rebuilt from the packages by :mod:`lighthouse_audio.demo.debian`.
 
 ``debian_packages.json`` holds one record per package (Debian 12 version, ``.deb`` size,
-licences, credit) and marks the ``default`` selection: the five packages under 25 MB each
-(~59 MB together, 149 captioned clips, 5 ambiences). 0ad-data (1.4 GB), unknown-horizons
-(250 MB), tuxpaint-stamps-default (160 MB) and the further packages (33-61 MB each) are opt-in.
+licences, credit) and marks the ``default`` selection: the eleven packages under 200 MB each
+(~440 MB together, 351 captioned clips, 6 ambiences, 4 of them at least 60 s long). 0ad-data
+(1.4 GB) and unknown-horizons (250 MB) are opt-in.
 
 >>> sources = load_sources()
 >>> len(sources), sources[0].role, sources[0].source_package
 (548, 'fg', '0ad-data')
 >>> sorted(default_packages())[:2]
-['lmms-common', 'openttd-opensfx']
+['colobot-common-sounds', 'extremetuxracer-data']
 """
 
 from __future__ import annotations
@@ -118,5 +118,5 @@ def load_packages() -> dict[str, DebianPackage]:
 
 
 def default_packages() -> tuple[str, ...]:
-    """The packages the demo downloads unless told otherwise (the small ones)."""
+    """The packages the demo downloads unless told otherwise (all but the two largest)."""
     return tuple(name for name, p in load_packages().items() if p.default)

@@ -58,6 +58,7 @@ def train_model(
         f"max_a_l={frames}",
         "num_workers=0",
         *TRAIN_DEFAULTS,
+        *cfg.recipe,
         *extra,
         *cfg.train_overrides,
     ]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from lighthouse_audio.cli import demo
 from lighthouse_audio.cli.main import main
@@ -89,6 +90,10 @@ def test_outputs_and_table(demo_run, capsys):
             for w in json.loads(x)["pred_relevant_windows"]]  # fmt: skip
     assert max(ends) > 30
     assert (run / "test_example.png").read_bytes()[:4] == b"\x89PNG"
+    # the 60 s benchmark's recipe, then the command line's overrides
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["neg_label_loss_coef"] == 4 and config["input_dropout"] == 0.5
+    assert config["bsz"] == 8 and config["n_epoch"] == 2
 
 
 def test_splits_are_disjoint_by_recording(demo_run, tiny_sounds):
@@ -194,19 +199,13 @@ def test_missing_sound_manifest_is_one_clear_error(tmp_path):
 
 
 def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_run, tmp_path):
-    """``--joint-prior``: the space is trained on train-split sounds only, and the checkpoint
-    predicts without the space file (its heads live in the checkpoint)."""
+    """The joint prior (on by default): the space is trained on train-split sounds only, and the
+    checkpoint predicts without the space file (its heads live in the checkpoint)."""
     from lighthouse_audio.engine.checkpoint import load_checkpoint
     from lighthouse_audio.joint.space import load_joint_space
 
-    workdir, args = demo_run
-    before = set((workdir / "results" / "qd_detr" / "custom").iterdir())
-    threads = torch.get_num_threads()
-    try:
-        assert run_demo_cli(*args, "--joint-prior") == 0
-    finally:
-        torch.set_num_threads(threads)
-    (run,) = set((workdir / "results" / "qd_detr" / "custom").iterdir()) - before
+    workdir, _ = demo_run
+    run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
     summary = json.loads((run / "demo_summary.json").read_text())
     assert summary["settings"]["joint_prior"] is True
     (data_dir,) = (workdir / "data").iterdir()
@@ -253,8 +252,8 @@ def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
     try:
         assert run_demo_cli(
             "--sounds", str(tiny_sounds), "--workdir", str(workdir), "--epochs", "1",
-            "--clips", "4,2,2", "--test-length", "0", "--device", "cpu", "--threads", "2",
-            "--no-progress",
+            "--clips", "4,2,2", "--test-length", "0", "--no-joint-prior", "--device", "cpu",
+            "--threads", "2", "--no-progress",
         ) == 0  # fmt: skip
     finally:
         torch.set_num_threads(threads)
@@ -266,6 +265,7 @@ def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
     run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
     summary = json.loads((run / "demo_summary.json").read_text())
     assert summary["settings"]["test_length"] is None
+    assert summary["settings"]["joint_prior"] is False and not summary["score_mix_val_mAP"]
     assert summary["data"]["test"]["clips"] <= 2
 
 

@@ -42,15 +42,16 @@ lighthouse demo --help > demo_help.txt
 grep -q "debian_packages.json" demo_help.txt
 echo "smoke: demo --help ok"
 
-lighthouse demo --sounds "$SHARED/sounds" --clips 16,4,4 --epochs 1 --workdir demo --no-progress \
-    > demo.txt 2>&1 || { cat demo.txt; exit 1; }
+lighthouse demo --sounds "$SHARED/sounds" --clips 16,4,4 --test-recordings 2,3 --epochs 1 \
+    --workdir demo --no-progress > demo.txt 2>&1 || { cat demo.txt; exit 1; }
 grep -q "AM-DETR (aisfx-minilm, 1 epochs)" demo.txt
 echo "smoke: demo ok"
 
-data="$(ls -d demo/data/*/)"
+data="$(ls -d demo/data/*/)"        # 60 s val/test recordings
+clips="$(ls -d "${data}"train10s-*/)"  # the 10 s training clips
 lighthouse train --domain audio --model qd_detr --dataset custom --feature aisfx-minilm \
-    train_path="${data}annotations/train.jsonl" eval_path="${data}annotations/val.jsonl" \
-    --features-root "${data}features" n_epoch=1 bsz=8 device=cpu
+    train_path="${clips}annotations/train.jsonl" eval_path="${clips}annotations/val.jsonl" \
+    --features-root "${clips}features" n_epoch=1 bsz=8 device=cpu
 ckpt=results/qd_detr/custom/aisfx-minilm/best.ckpt
 test -s "$ckpt"
 echo "smoke: train ok"
