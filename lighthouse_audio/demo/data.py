@@ -153,6 +153,13 @@ def split_sounds(
         if not windows[r.key]:
             log(f"background {r.key} is shorter than {cfg.clip_length:g} s: left out")
     backgrounds = [r for r in recordings if windows.get(r.key)]
+    if len(backgrounds) < len(SPLITS):  # each split needs its own
+        longest = max((r.seconds() for r in recordings if r.role == "bg"), default=0.0)
+        raise ValueError(
+            f"{len(backgrounds)} background recording(s) of at least {cfg.clip_length:g} s, "
+            f"but each of the {len(SPLITS)} splits needs its own (the longest is "
+            f"{longest:.1f} s): add ambiences, or shorten --test-length (or --clip-length)"
+        )
 
     def key(r: Recording) -> str:
         return r.key

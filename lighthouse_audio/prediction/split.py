@@ -64,7 +64,7 @@ def predict_long_recordings(
         return
     recordings = {dataset.queries[i].vid for i in long}
     print(
-        f"lighthouse infer: {len(recordings)} recording(s) longer than the model's span "
+        f"lighthouse: {len(recordings)} recording(s) longer than the model's span "
         f"({span} frames, {span * loaded.clip_length:g} s): predicted in overlapping chunks "
         "(--truncate for Lighthouse's first-span-only predictions)"
     )

@@ -272,3 +272,23 @@ def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
 def test_test_recordings_shorter_than_training_clips_are_refused(tiny_sounds, tmp_path):
     with pytest.raises(ValueError, match="--test-length 5 is shorter than the training clips"):
         run_demo_cli("--sounds", str(tiny_sounds), "--workdir", str(tmp_path), "--test-length", "5")
+
+
+def test_sounds_without_ambiences_long_enough_for_the_test_recordings_are_one_clear_error(
+    tmp_path,
+):
+    """Each split needs an ambience that holds a 60 s test recording; without, one line says so
+    (before anything is simulated) and names the way out."""
+    lines = [json.loads(x) for x in (SHARED_SOUNDS / "manifest.jsonl").read_text().splitlines()]
+    fg = [d for d in lines if d["role"] == "fg" and 1.5 <= d["duration"] <= 6][:12]
+    bg = sorted((d for d in lines if d["role"] == "bg"), key=lambda d: d["duration"])[:3]
+    assert max(d["duration"] for d in bg) < 60
+    root = tmp_path / "sounds"
+    for d in fg + bg:
+        (root / d["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (root / d["path"]).symlink_to(SHARED_SOUNDS / d["path"])
+    (root / "manifest.jsonl").write_text("".join(json.dumps(d) + "\n" for d in fg + bg))
+    with pytest.raises(ValueError, match="0 background recording.s. of at least 60 s") as error:
+        run_demo_cli("--sounds", str(root), "--workdir", str(tmp_path / "w"), "--no-progress")
+    assert "--test-length" in str(error.value) and "\n" not in str(error.value)
+    assert not list((tmp_path / "w").glob("data/*/simulated"))
