@@ -40,6 +40,21 @@ EXTRA_KEYS: dict[str, Any] = {
     "neg_label_loss_coef": 0.0,
     # weight of the joint prior in moment scores (models/prior_score.py); 0: Lighthouse's scores
     "prior_score_mix": 0.0,
+    # the validation metric that picks best.ckpt (Lighthouse: MR-full-mAP; the DCASE 2026 Task 6
+    # baseline: MR-full-R1@0.7)
+    "selection_metric": "MR-full-mAP",
+    # Training speed (engine/batches.py, docs/PERFORMANCE.md), none of which changes the model
+    # or its losses: features and batches on the training device, stored as float16 to halve
+    # their memory; every batch padded to the model's span and max_q_l (one shape, for CUDA
+    # graphs); torch.compile; the matching's assignment solved on the device ("device") or by
+    # scipy on the host ("scipy", Lighthouse's); bf16 autocast ("bf16"), which does change
+    # results slightly, hence off by default.
+    "resident_data": False,
+    "feature_dtype": "float32",
+    "static_shapes": False,
+    "compile_model": False,
+    "assignment": "scipy",
+    "amp": "off",
     # set by training from the features' manifest.json (data/feature_manifest.py), so a checkpoint
     # says how to make the features it reads
     "feature_manifest": None,

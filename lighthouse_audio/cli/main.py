@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "lighthouse_audio.cli.score",
     "lighthouse_audio.cli.report",
     "lighthouse_audio.cli.infer",
+    "lighthouse_audio.cli.submission",
     "lighthouse_audio.cli.predict",
     "lighthouse_audio.cli.models",
     "lighthouse_audio.cli.serve",

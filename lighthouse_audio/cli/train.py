@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lighthouse_audio.engine.sweep import Sweep
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +41,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--init-from", type=Path, help="fine-tune: start from a checkpoint's weights"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sweep = parser.add_argument_group("seed sweeps (mean ± std over seeds)")
+    sweep.add_argument(
+        "--seeds",
+        metavar="1,2,3",
+        help="train one run per seed into <feature>-seeds/seedN/ and summarize mean ± std",
+    )
+    sweep.add_argument(
+        "--concurrent",
+        type=int,
+        metavar="K",
+        help="train K seeds at once as separate processes (default 1: one after another here)",
+    )
+    sweep.add_argument(
+        "--resume-sweep",
+        type=Path,
+        metavar="SWEEP_DIR",
+        help="continue a sweep: keep finished seeds, resume or start the others (key=value may "
+        "change only what --resume allows)",
+    )
+    sweep.add_argument(
+        "--sweep-seed",
+        type=int,
+        metavar="N",
+        help="with --resume-sweep: train only seed N, leave the summary (what --concurrent runs)",
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     parser.set_defaults(func=run)
 
@@ -55,19 +85,26 @@ def check_domain(domain: str, feature: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.devices import resolve_device
-    from lighthouse_audio.engine.run_dir import claim_run_dir
+    from lighthouse_audio.engine import distributed
+    from lighthouse_audio.engine.run_dir import claim_run_dir, point_config_at
     from lighthouse_audio.engine.train import train
     from lighthouse_audio.engine.training_config import check_training_config
 
-    overrides = list(args.overrides)
-    if args.features_root:
-        overrides.append(f"features_root={args.features_root}")
-    if args.device:
-        overrides.append(f"device={args.device}")
+    world = distributed.current()  # torchrun's ranks, or one process
+    if args.seeds is not None or args.resume_sweep is not None:
+        if world.enabled:
+            raise ValueError("a seed sweep runs its own processes: start it without torchrun")
+        return run_sweep(args)
+    if args.concurrent is not None or args.sweep_seed is not None:
+        raise ValueError("--concurrent and --sweep-seed apply to --seeds or --resume-sweep")
+    overrides = command_overrides(args)
     opt = resumed_run_config(args, overrides) if args.resume else new_run_config(args, overrides)
     check_training_config(opt)  # before anything is printed or written
-    device = resolve_device(str(opt.device))
-    run_dir = claim_run_dir(opt, resume_from=args.resume)
+    device = world.device(resolve_device(str(opt.device)))
+    world.start(device)
+    # rank 0 claims the folder (a new run's next free one) and the others follow it
+    run_dir = world.share(claim_run_dir(opt, resume_from=args.resume) if world.is_main else None)
+    point_config_at(opt, run_dir)
     last = run_dir / "last.ckpt"
     args.resume_hint = lambda: (  # read by cli.main on Ctrl-C
         f"lighthouse train --resume {last}" if last.exists() else None
@@ -75,16 +112,33 @@ def run(args: argparse.Namespace) -> int:
     state = train(
         opt, run_dir, device, resume=args.resume, init_from=args.init_from,
         progress=not args.no_progress,
-        announce=lambda folder: print(f"lighthouse: run folder {folder}"),
+        announce=lambda folder: print(f"lighthouse: run folder {folder}"), world=world,
     )  # fmt: skip
+    if world.is_main:
+        report_run(opt, state, last)
+    return 0
+
+
+def report_run(opt, state, last: Path) -> None:
+    """What a finished run left: the best checkpoint (by which metric), the last one."""
     best = Path(opt.ckpt_filepath)
+    metric = opt.get("selection_metric") or "MR-full-mAP"
     if best.exists() and state.best_epoch >= 0:
-        print(f"lighthouse: best MR-full-mAP {state.best_score:.2f} at epoch {state.best_epoch}")
+        print(f"lighthouse: best {metric} {state.best_score:.2f} at epoch {state.best_epoch}")
         print(f"lighthouse: best checkpoint {best}")
     else:
-        print(f"lighthouse: no epoch scored above MR-full-mAP 0, so no {best.name} was written")
+        print(f"lighthouse: no epoch scored above {metric} 0, so no {best.name} was written")
     print(f"lighthouse: last checkpoint {last} (resume: lighthouse train --resume {last})")
-    return 0
+
+
+def command_overrides(args: argparse.Namespace) -> list[str]:
+    """The key=value overrides, with what --features-root and --device stand for."""
+    overrides = list(args.overrides)
+    if args.features_root:
+        overrides.append(f"features_root={args.features_root}")
+    if args.device:
+        overrides.append(f"device={args.device}")
+    return overrides
 
 
 def new_run_config(args: argparse.Namespace, overrides: list[str]):
@@ -132,3 +186,101 @@ def resumed_run_config(args: argparse.Namespace, overrides: list[str]):
         if os.path.abspath(derived) == os.path.abspath(args.resume.parent):
             del wanted["results_dir"]
     return EasyDict(resumed_config(ckpt, wanted))
+
+
+# The options a sweep records in sweep.json, and a resumed sweep may not change.
+SWEEP_ARGUMENTS = (
+    "domain", "model", "dataset", "feature", "config_root", "features_root", "device", "init_from",
+)  # fmt: skip
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """``--seeds`` / ``--resume-sweep``: one run per seed, then mean ± std (engine/sweep.py)."""
+    from lighthouse_audio.engine import sweep as sweeps
+
+    concurrent = 1 if args.concurrent is None else args.concurrent
+    if concurrent < 1:
+        raise ValueError(f"--concurrent {concurrent}: must be 1 or more")
+    if args.resume is not None:
+        raise ValueError("--resume continues one run; continue a sweep with --resume-sweep")
+    if args.resume_sweep is not None:
+        sweep, overrides = resumed_sweep(args)
+    else:
+        sweep, overrides = new_sweep(args), []
+    resume = shlex.join(["lighthouse", "train", "--resume-sweep", str(sweep.folder), *overrides])
+    args.resume_hint = resume  # read by cli.main on Ctrl-C
+    progress = not args.no_progress
+    if args.sweep_seed is not None:  # one process of a --concurrent sweep
+        sweeps.train_seed(sweep, args.sweep_seed, overrides, progress)
+        return 0
+    print(f"lighthouse: seed sweep {sweep.folder} (seeds {', '.join(map(str, sweep.seeds))})")
+    failed = sweeps.run_seeds(sweep, overrides, concurrent, progress)
+    updated_by = sweep_command(args) if args.resume_sweep is not None else ""
+    summary = sweeps.write_summary(sweep, updated_by=updated_by)
+    print(sweeps.format_table(summary))
+    print(f"lighthouse: summary {sweep.folder / sweeps.SUMMARY_MD}")
+    if failed:
+        seeds = ", ".join(map(str, failed))
+        print(f"lighthouse: seed(s) {seeds} failed (see above); once fixed, rerun: {resume}")
+    return 1 if failed else 0
+
+
+def new_sweep(args: argparse.Namespace) -> Sweep:
+    """Check everything a run would, then claim the sweep folder and write its sweep.json."""
+    from lighthouse_audio.config import parse_override
+    from lighthouse_audio.devices import resolve_device
+    from lighthouse_audio.engine.sweep import create_sweep, parse_seeds
+    from lighthouse_audio.engine.training_config import check_training_config
+
+    seeds = parse_seeds(args.seeds)
+    if args.sweep_seed is not None:
+        raise ValueError("--sweep-seed trains one seed of an existing sweep: add --resume-sweep")
+    if any(parse_override(text)[0] == "seed" for text in args.overrides):
+        raise ValueError("--seeds sets each run's seed: drop the seed=... override")
+    if args.init_from is not None and not args.init_from.is_file():
+        raise FileNotFoundError(f"--init-from {args.init_from}: no such file")
+    opt = new_run_config(args, command_overrides(args))
+    check_training_config(opt)
+    resolve_device(str(opt.device))  # an unknown device name fails before the folder is taken
+    arguments = {name: getattr(args, name) for name in SWEEP_ARGUMENTS}
+    for name in ("config_root", "features_root", "init_from"):
+        if arguments[name] is not None:
+            arguments[name] = os.path.abspath(arguments[name])
+    return create_sweep(opt, seeds, arguments, args.overrides, sweep_command(args))
+
+
+def resumed_sweep(args: argparse.Namespace) -> tuple[Sweep, list[str]]:
+    """The sweep in ``--resume-sweep`` and the (safe) overrides its seeds continue with."""
+    from lighthouse_audio.engine.sweep import check_resume_overrides, load_sweep
+
+    fixed = [name for name in SWEEP_ARGUMENTS if name not in ("domain", "device")]
+    given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
+    if args.seeds is not None:
+        given.insert(0, "--seeds")
+    if given:
+        raise ValueError(
+            f"--resume-sweep keeps the sweep's arguments (its sweep.json): drop {', '.join(given)}"
+        )
+    overrides = list(args.overrides) + ([f"device={args.device}"] if args.device else [])
+    overrides = check_resume_overrides(overrides)
+    sweep = load_sweep(args.resume_sweep)
+    if args.sweep_seed is not None and args.sweep_seed not in sweep.seeds:
+        raise ValueError(
+            f"--sweep-seed {args.sweep_seed}: not a seed of {sweep.folder} "
+            f"({', '.join(map(str, sweep.seeds))})"
+        )
+    return sweep, overrides
+
+
+def sweep_command(args: argparse.Namespace) -> str:
+    """The command line, rebuilt from ``args`` (``--no-progress`` aside), for the records."""
+    parts = ["lighthouse", "train"]
+    if args.resume_sweep is not None:
+        parts += ["--resume-sweep", str(args.resume_sweep)]
+    else:
+        parts += ["--seeds", args.seeds]
+    for name in (*SWEEP_ARGUMENTS, "concurrent"):
+        value = getattr(args, name)
+        if value is not None and not (name == "domain" and value == "audio"):
+            parts += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join([*parts, *args.overrides])

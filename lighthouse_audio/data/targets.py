@@ -53,6 +53,15 @@ def span_targets(
     return torch.stack([center, width], dim=-1)
 
 
+def saliency_frame_range(window: list[float], ctx_l: int, clip_length: float) -> tuple[int, int]:
+    """First and last frame (inclusive) a window covers for the saliency labels: ``int(start /
+    clip_length)`` to ``max(0, min(int(end / clip_length), ctx_l) - 1)``, the start moved down
+    to the end when it lies past it (Lighthouse's rule; see :func:`saliency_labels`)."""
+    st = int(window[0] / clip_length)
+    ed = max(0, min(int(window[1] / clip_length), ctx_l) - 1)
+    return min(st, ed), ed
+
+
 def saliency_labels(
     first_window: list[float], ctx_l: int, clip_length: float, max_n: int = 2
 ) -> tuple[list[int], list[int], np.ndarray]:
@@ -65,10 +74,7 @@ def saliency_labels(
     of ``pos`` when fewer than ``max_n`` frames lie outside. ``all_labels``: float32 ``[ctx_l]``,
     1 inside the window, 0 elsewhere.
     """
-    st = int(first_window[0] / clip_length)
-    ed = max(0, min(int(first_window[1] / clip_length), ctx_l) - 1)
-    if st > ed:
-        st = ed
+    st, ed = saliency_frame_range(first_window, ctx_l, clip_length)
     if st != ed:
         pos = random.sample(range(st, ed + 1), k=max_n)
     else:

@@ -35,8 +35,12 @@ __all__ = [
     "tidy_run_folder",
 ]
 
-# Keys a resumed run may change: how long to go on, where to run, how fast to feed it.
-SAFE_TO_CHANGE = ("n_epoch", "max_es_cnt", "device", "num_workers", "eval_bsz")
+# Keys a resumed run may change: how long to go on, where to run, how fast to feed it (the
+# device-resident data path and compilation compute the same steps).
+SAFE_TO_CHANGE = (
+    "n_epoch", "max_es_cnt", "device", "num_workers", "eval_bsz",
+    "resident_data", "feature_dtype", "static_shapes", "compile_model",
+)  # fmt: skip
 # Keys the trainer writes itself, or that name the resume, never compared; the run-folder paths
 # follow the folder (claim_run_dir points them at where last.ckpt lies, if it was moved).
 NOT_COMPARED = (

@@ -47,8 +47,13 @@ def claim_run_dir(opt: MutableMapping[str, Any], resume_from: Path | None = None
         run_dir = Path(resume_from).parent
     else:
         run_dir = next_free_dir(Path(opt["results_dir"]))
+    point_config_at(opt, run_dir)
+    return run_dir
+
+
+def point_config_at(opt: MutableMapping[str, Any], run_dir: Path) -> None:
+    """Set the config's result paths (folder, checkpoint, logs) to ``run_dir``."""
     opt["results_dir"] = str(run_dir)
     opt["ckpt_filepath"] = os.path.join(run_dir, opt["ckpt_filename"])
     opt["train_log_filepath"] = os.path.join(run_dir, opt["train_log_filename"])
     opt["eval_log_filepath"] = os.path.join(run_dir, opt["eval_log_filename"])
-    return run_dir

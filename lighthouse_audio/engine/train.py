@@ -25,8 +25,11 @@ from lighthouse_audio.config import save_config
 from lighthouse_audio.data.collate import move_to_device
 from lighthouse_audio.data.feature_manifest import CONFIG_KEY as FEATURE_MANIFEST_KEY
 from lighthouse_audio.data.feature_manifest import read_manifest
-from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
+from lighthouse_audio.data.loaders import build_dataset, build_feature_stores
+from lighthouse_audio.engine import distributed
+from lighthouse_audio.engine.batches import EpochData
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from lighthouse_audio.engine.distributed import Distributed
 from lighthouse_audio.engine.resume import (
     changed_keys,
     check_resumable,
@@ -34,14 +37,17 @@ from lighthouse_audio.engine.resume import (
     tidy_run_folder,
 )
 from lighthouse_audio.engine.training_config import absolute_paths, check_training_config
-from lighthouse_audio.engine.validation import evaluate
+from lighthouse_audio.engine.validation import predict
+from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
 from lighthouse_audio.models.joint_prior import with_joint_prior_heads
 
 TRAIN_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str}\n"
 EVAL_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str} [Metrics] {eval_metrics_str}\n"
-SELECTION_METRIC = "MR-full-mAP"
+SELECTION_METRIC = "MR-full-mAP"  # Lighthouse's; a config may name another (selection_metric)
+AMP_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16}
+RANK_SEED_STRIDE = 1_000_003  # rank r's dropout and target draws: seed + epoch + r * stride
 
 
 @dataclass
@@ -70,17 +76,24 @@ def train_one_epoch(
     grad_clip: float,
     desc: str = "train",
     progress: bool = True,
+    amp_dtype: torch.dtype | None = None,
+    world: Distributed | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean of every loss term (weighted total included)."""
+    """One pass over ``loader``; returns the mean of every loss term (weighted total included).
+
+    Loss values stay on the device until the epoch ends (one host sync per epoch, not one per
+    step); under data parallelism they are averaged over every rank's batches.
+    """
     model.train()
     criterion.train()
     weight_dict = criterion.weight_dict
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     num_batches = 0
     for _, inputs, targets in tqdm(loader, desc=desc, leave=False, disable=not progress):
         inputs, targets = move_to_device(inputs, targets, device)
-        outputs = model(**inputs)
-        loss_dict = criterion(outputs, targets)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            outputs = model(**inputs)
+            loss_dict = criterion(outputs, targets)
         loss = sum(loss_dict[k] * weight_dict[k] for k in loss_dict if k in weight_dict)
 
         optimizer.zero_grad(set_to_none=True)
@@ -90,10 +103,18 @@ def train_one_epoch(
         optimizer.step()
 
         num_batches += 1
-        sums["loss_overall"] = sums.get("loss_overall", 0.0) + loss.item()
-        for k, v in loss_dict.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach())
-    return {k: v / max(num_batches, 1) for k, v in sums.items()}
+        # float64 sums of the float32 values: what adding Python floats gave, without a sync
+        for k, v in {"loss_overall": loss, **loss_dict}.items():
+            value = v.detach().double()
+            sums[k] = sums[k] + value if k in sums else value
+    if not sums:
+        return {}
+    totals = torch.stack(list(sums.values()))
+    count = torch.tensor([float(num_batches)], dtype=torch.float64, device=totals.device)
+    if world is not None:
+        totals, count = world.sum(totals), world.sum(count)
+    means = (totals / count.clamp(min=1)).tolist()
+    return dict(zip(sums, means, strict=True))
 
 
 def format_losses(losses: Mapping[str, float]) -> str:
@@ -124,15 +145,20 @@ def train(
     init_from: Path | None = None,
     progress: bool = True,
     announce: Callable[[Path], None] | None = None,
+    world: Distributed | None = None,
 ) -> TrainState:
     """Train ``opt.model_name`` on ``opt.train_path``, evaluating on ``opt.eval_path`` every
-    ``eval_epoch_interval`` epochs. Writes ``best.ckpt`` (Lighthouse format, on strict mAP
-    improvement), ``last.ckpt`` (resumable, every epoch), logs, metrics and predictions.
+    ``eval_epoch_interval`` epochs. Writes ``best.ckpt`` (Lighthouse format, when the
+    ``selection_metric`` strictly improves), ``last.ckpt`` (resumable, every epoch), logs,
+    metrics and predictions.
 
     Nothing is written until the config, checkpoint and data have been checked; then
     ``announce(run_dir)`` is called once the folder exists. ``resume`` (a run's ``last.ckpt``)
     continues in ``run_dir`` with the run's config: ``opt`` may differ from it only in the keys
-    :data:`.resume.SAFE_TO_CHANGE` lists."""
+    :data:`.resume.SAFE_TO_CHANGE` lists. Under ``torchrun`` (``world``, default: from the
+    environment) every rank trains on its share of each batch and rank 0 alone writes
+    (``engine/distributed.py``)."""
+    world = world or distributed.current()
     run_dir = Path(run_dir)
     check_training_config(opt)
     # The run's own copy: what it records (the device used, log formats, the features' manifest,
@@ -142,6 +168,7 @@ def train(
     absolute_paths(opt)
     opt.train_log_txt_formatter = TRAIN_LOG_FORMAT
     opt.eval_log_txt_formatter = EVAL_LOG_FORMAT
+    progress = progress and world.is_main
 
     seed_everything(opt.seed)
     model, criterion, postprocessor = build_model_bundle(opt)
@@ -166,85 +193,100 @@ def train(
     elif init_from is not None:
         ckpt = load_checkpoint(init_from, map_location=device)
         load_model_weights(model, ckpt["model"], init_from)
-        print(f"lighthouse: fine-tuning from weights in {init_from}")
+        world.on_main(lambda: print(f"lighthouse: fine-tuning from weights in {init_from}"))
 
     stores = build_feature_stores(opt)
     manifest = read_manifest(Path(opt["a_feat_dirs"][0]))
     if manifest is not None:  # the checkpoint then says how its features were made
         opt[FEATURE_MANIFEST_KEY] = manifest.to_dict()
     changes = changed_keys(resumed_opt, opt) if resumed_opt is not None else {}
-    train_set = build_dataset(opt, opt.train_path, stores)
-    val_set = build_dataset(opt, opt.eval_path, stores) if opt.get("eval_path") else None
-    ground_truth = [q.to_dict() for q in val_set.queries] if val_set is not None else []
     num_workers = int(opt.get("num_workers", 0)) if device.type == "cuda" else 0
-    val_loader = (
-        build_loader(val_set, opt.eval_bsz, shuffle=False, num_workers=num_workers)
-        if val_set is not None
-        else None
-    )
+    train_data = EpochData(build_dataset(opt, opt.train_path, stores), opt, device, world,
+                           num_workers)  # fmt: skip
+    val_data = None
+    if opt.get("eval_path"):
+        val_data = EpochData(build_dataset(opt, opt.eval_path, stores), opt, device, world,
+                             num_workers)  # fmt: skip
+    ground_truth = [q.to_dict() for q in val_data.dataset.queries] if val_data else []
+    step_model = world.wrap(model, device)
+    if opt.get("compile_model"):
+        step_model = torch.compile(step_model)
+    amp_dtype = AMP_DTYPES[str(opt.get("amp", "off"))]
 
     # Only now, with config, checkpoint and data validated, does the run folder get written.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if resume is not None:
-        tidy_run_folder(run_dir, state.epoch, [opt.train_log_filepath, opt.eval_log_filepath])
-        record_resume(run_dir, resume, state.epoch, opt.device, changes)
-        print(f"lighthouse: resuming from {resume} after epoch {state.epoch}")
-    if resume is None or not (run_dir / "config.yaml").exists():  # once: what the run began with
-        save_config(opt, run_dir / "config.yaml")
-    if announce is not None:
-        announce(run_dir)
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume is not None:
+            tidy_run_folder(run_dir, state.epoch, [opt.train_log_filepath, opt.eval_log_filepath])
+            record_resume(run_dir, resume, state.epoch, opt.device, changes)
+            print(f"lighthouse: resuming from {resume} after epoch {state.epoch}")
+        if resume is None or not (run_dir / "config.yaml").exists():  # once: the run's start
+            save_config(opt, run_dir / "config.yaml")
+        if announce is not None:
+            announce(run_dir)
+        if world.enabled:
+            print(
+                f"lighthouse: data-parallel over {world.world_size} processes, effective batch "
+                f"{world.world_size} x {opt.bsz} = {world.world_size * opt.bsz} queries, lr "
+                f"{opt.lr} as given (linear scaling would be {opt.lr * world.world_size:g})"
+            )
 
+    selection_metric = opt.get("selection_metric") or SELECTION_METRIC
     epochs = tqdm(range(state.epoch + 1, opt.n_epoch), desc="epochs", disable=not progress)
     for epoch in epochs:
-        seed_everything(opt.seed + epoch)
-        generator = torch.Generator().manual_seed(opt.seed + epoch)
-        train_loader = build_loader(
-            train_set, opt.bsz, shuffle=True, num_workers=num_workers, generator=generator
-        )
+        # Ranks share the data order (drawn from seed + epoch) but not their dropout draws.
+        seed_everything(opt.seed + epoch + RANK_SEED_STRIDE * world.rank)
         losses = train_one_epoch(
-            model, criterion, train_loader, optimizer, device, opt.grad_clip,
-            desc=f"epoch {epoch}", progress=progress,
+            step_model, criterion, train_data.training(opt.bsz, opt.seed + epoch), optimizer,
+            device, opt.grad_clip, desc=f"epoch {epoch}", progress=progress,
+            amp_dtype=amp_dtype, world=world,
         )  # fmt: skip
         scheduler.step()
         time_str = time.strftime("%Y_%m_%d_%H_%M_%S")
-        append_line(
-            opt.train_log_filepath,
-            TRAIN_LOG_FORMAT.format(time_str=time_str, epoch=epoch, loss_str=format_losses(losses)),
-        )
+        if world.is_main:
+            line = TRAIN_LOG_FORMAT.format(time_str=time_str, epoch=epoch,
+                                           loss_str=format_losses(losses))  # fmt: skip
+            append_line(opt.train_log_filepath, line)
         record: dict[str, Any] = {"epoch": epoch, "losses": losses}
 
-        if val_loader is not None and (epoch + 1) % opt.eval_epoch_interval == 0:
-            metrics, predictions = evaluate(
-                model, val_loader, postprocessor, device, ground_truth, progress
-            )
-            score = metrics["brief"][SELECTION_METRIC]
+        if val_data is not None and (epoch + 1) % opt.eval_epoch_interval == 0:
+            batches, positions = val_data.evaluation(opt.eval_bsz)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                mine = predict(model, batches, postprocessor, device, progress)
+            predictions = world.gather_in_order(mine, positions)
+            metrics = eval_submission(predictions, ground_truth)  # the same on every rank
+            score = metrics["brief"][selection_metric]
             record["metrics"] = metrics["brief"]
-            metrics_str = json.dumps(metrics["brief"])
-            append_line(
-                opt.eval_log_filepath,
-                EVAL_LOG_FORMAT.format(
-                    time_str=time_str, epoch=epoch, loss_str=format_losses(losses),
-                    eval_metrics_str=metrics_str,
-                ),
-            )  # fmt: skip
+            if world.is_main:
+                append_line(
+                    opt.eval_log_filepath,
+                    EVAL_LOG_FORMAT.format(
+                        time_str=time_str, epoch=epoch, loss_str=format_losses(losses),
+                        eval_metrics_str=json.dumps(metrics["brief"]),
+                    ),
+                )  # fmt: skip
             if score > state.best_score:
                 state.best_score, state.best_epoch, state.es_count = score, epoch, 0
-                save_checkpoint(
-                    Path(opt.ckpt_filepath),
-                    lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt),
-                )
-                write_json(metrics, run_dir / "best_val_metrics.json")
-                write_jsonl(predictions, run_dir / "best_val_preds.jsonl")
+                if world.is_main:
+                    save_checkpoint(
+                        Path(opt.ckpt_filepath),
+                        lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt),
+                    )
+                    write_json(metrics, run_dir / "best_val_metrics.json")
+                    write_jsonl(predictions, run_dir / "best_val_preds.jsonl")
             else:
                 state.es_count += 1
-            epochs.set_postfix({SELECTION_METRIC: score, "best": state.best_score})
+            epochs.set_postfix({selection_metric: score, "best": state.best_score})
 
         state.epoch = epoch
         state.history.append(record)
-        last = lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt)
-        last["train_state"] = vars(state)
-        save_checkpoint(run_dir / "last.ckpt", last)
+        if world.is_main:
+            last = lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt)
+            last["train_state"] = vars(state)
+            save_checkpoint(run_dir / "last.ckpt", last)
         if opt.max_es_cnt != -1 and state.es_count > opt.max_es_cnt:
-            print(f"lighthouse: early stop after {state.es_count} epochs without improvement")
+            world.on_main(lambda: print(
+                f"lighthouse: early stop after {state.es_count} epochs without improvement"
+            ))  # fmt: skip
             break
     return state

@@ -28,6 +28,15 @@ WHOLE_NUMBERS: dict[str, int] = {
 }
 POSITIVE_REALS = ("lr", "clip_length")
 NON_NEGATIVE_REALS = ("wd", "grad_clip")
+CHOICES = {
+    "feature_dtype": ("float32", "float16"),
+    "assignment": ("scipy", "device"),
+    "amp": ("off", "bf16"),
+}
+# what validation reports, hence what may pick best.ckpt (evaluation.metrics' brief keys)
+SELECTION_METRICS = tuple(
+    f"MR-full-{name}" for name in ("mAP", "mAP@0.5", "mAP@0.75", "R1@0.5", "R1@0.7")
+)
 
 PATH_KEYS = (
     "train_path",
@@ -54,6 +63,14 @@ def check_training_config(opt: Mapping[str, Any]) -> None:
     for key in NON_NEGATIVE_REALS:
         if key in opt and not (_is_real(opt[key]) and opt[key] >= 0):
             raise ValueError(f"{key}={opt[key]!r}: must be a number >= 0")
+    for key, allowed in CHOICES.items():
+        if key in opt and opt[key] not in allowed:
+            raise ValueError(f"{key}={opt[key]!r}: must be one of {', '.join(allowed)}")
+    metric = opt.get("selection_metric", SELECTION_METRICS[0])
+    if metric not in SELECTION_METRICS:
+        raise ValueError(
+            f"selection_metric={metric!r}: must be one of {', '.join(SELECTION_METRICS)}"
+        )
 
 
 def absolute_paths(opt: MutableMapping[str, Any]) -> None:

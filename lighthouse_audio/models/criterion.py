@@ -29,7 +29,7 @@ from lighthouse_audio.models.matcher import (
     HungarianMatcher,
     Match,
     build_matcher,
-    pad_target_spans,
+    padded_targets,
 )
 from lighthouse_audio.spans import paired_generalized_temporal_iou, span_cxw_to_xx
 
@@ -113,9 +113,7 @@ class SetCriterion(nn.Module):
         ``loss_giou``: mean (1 - GIoU) over matched pairs."""
         pred_spans = outputs["pred_spans"]  # [B, Q, 2]
         batch_idx, pred_idx = _permutation_idx(indices, pred_spans.device)
-        tgt_padded, _ = pad_target_spans(
-            [t["spans"] for t in targets["span_labels"]], pred_spans.device, pred_spans.dtype
-        )
+        tgt_padded, _ = padded_targets(targets, pred_spans.device, pred_spans.dtype)
         tgt_idx = torch.cat([tgt for _, tgt in indices]).to(pred_spans.device)
         src = pred_spans[batch_idx, pred_idx]  # [num_matched, 2]
         tgt = tgt_padded[batch_idx, tgt_idx]  # [num_matched, 2]

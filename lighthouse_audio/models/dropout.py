@@ -16,13 +16,14 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     decision is a 32-bit slice of numpy's SFC64 output (two per 64-bit draw), seeded from
     torch's default generator so ``torch.manual_seed`` keeps runs repeatable. The drop
     probability is exact to 2**-32 and kept values are scaled by the inverse keep rate, as in
-    ``F.dropout``. Non-CPU tensors use ``F.dropout``.
+    ``F.dropout``. Non-CPU tensors, and code being compiled, use ``F.dropout``.
     """
     if not training or p == 0:
         return x
     levels = 2**32
     dropped = round(p * levels)
-    if x.device.type != "cpu" or dropped >= levels:
+    # torch.compile traces F.dropout (the numpy draw would break its graph)
+    if x.device.type != "cpu" or dropped >= levels or torch.compiler.is_compiling():
         return F.dropout(x, p, training)
     n = x.numel()
     seed = int(torch.randint(0, 2**62, ()))

@@ -7,6 +7,8 @@ The cost of pairing prediction ``q`` with target ``t`` is
 and each sample is solved with ``scipy.optimize.linear_sum_assignment``. All cost matrices of a
 batch (and, through :meth:`HungarianMatcher.match_layers`, of every decoder layer) are built in
 one go on the outputs' device and copied to the CPU once; only the assignment itself loops.
+With ``solver="device"`` (config ``assignment=device``) the same optimum is found on the
+outputs' device for all samples and layers at once (``models/assignment.py``), with no copy.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from lighthouse_audio.models.assignment import assignment_matches, batched_assignment
 from lighthouse_audio.spans import generalized_temporal_iou, span_cxw_to_xx
 
-__all__ = ["HungarianMatcher", "Match", "build_matcher", "pad_target_spans"]
+__all__ = ["HungarianMatcher", "Match", "build_matcher", "pad_target_spans", "padded_targets"]
 
 Match = tuple[Tensor, Tensor]
 """Per sample: ``(pred_idx, tgt_idx)``, int64, same length, ``pred_idx`` ascending."""
 
 FOREGROUND_LABEL = 0
+SOLVERS = ("scipy", "device")  # where the assignment is solved: host (Lighthouse's) or device
 
 # Padding for empty target slots: any valid span works (those columns are sliced away before
 # the assignment); a proper one keeps NaNs out of the cost tensor.
@@ -37,6 +41,18 @@ def _span_labels(targets: Mapping[str, Any] | Sequence[Mapping[str, Tensor]]) ->
     """Accept Lighthouse's targets dict (``span_labels``) or DETR's list of per-sample dicts."""
     span_labels = targets["span_labels"] if isinstance(targets, Mapping) else targets
     return [t["spans"] for t in span_labels]
+
+
+def padded_targets(
+    targets: Mapping[str, Any] | Sequence[Mapping[str, Tensor]],
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[Tensor, list[int]]:
+    """The targets' spans as ``pad_target_spans`` returns them; batches built on the device
+    (``data.device_split``) carry them padded already (``span_padded``, ``span_sizes``)."""
+    if isinstance(targets, Mapping) and "span_padded" in targets:
+        return targets["span_padded"].to(device=device, dtype=dtype), list(targets["span_sizes"])
+    return pad_target_spans(_span_labels(targets), device=device, dtype=dtype)
 
 
 def pad_target_spans(
@@ -71,8 +87,11 @@ class HungarianMatcher(nn.Module):
         cost_giou: float = 1.0,
         span_loss_type: str = "l1",
         max_v_l: int = 75,
+        solver: str = "scipy",
     ) -> None:
         super().__init__()
+        if solver not in SOLVERS:
+            raise ValueError(f"HungarianMatcher: solver {solver!r}; choose from {SOLVERS}")
         if cost_class == 0 and cost_span == 0 and cost_giou == 0:
             raise ValueError("HungarianMatcher: cost_class, cost_span and cost_giou are all 0")
         if span_loss_type != "l1":
@@ -82,6 +101,7 @@ class HungarianMatcher(nn.Module):
         self.cost_giou = cost_giou
         self.span_loss_type = span_loss_type
         self.max_v_l = max_v_l  # kept for Lighthouse signature parity ("ce" spans would need it)
+        self.solver = solver
 
     @torch.no_grad()
     def cost_matrix(self, pred_logits: Tensor, pred_spans: Tensor, tgt_spans: Tensor) -> Tensor:
@@ -127,15 +147,19 @@ class HungarianMatcher(nn.Module):
             return []
         pred_logits = torch.stack([o["pred_logits"] for o in layer_outputs])  # [L, B, Q, C]
         pred_spans = torch.stack([o["pred_spans"] for o in layer_outputs])  # [L, B, Q, 2]
-        tgt_spans, sizes = pad_target_spans(
-            _span_labels(targets), device=pred_spans.device, dtype=pred_spans.dtype
-        )
+        tgt_spans, sizes = padded_targets(targets, pred_spans.device, pred_spans.dtype)
         if len(sizes) != pred_spans.shape[1]:
             raise ValueError(
                 f"HungarianMatcher: {pred_spans.shape[1]} samples in outputs, "
                 f"{len(sizes)} in targets"
             )
-        costs = self.cost_matrix(pred_logits, pred_spans, tgt_spans).cpu().numpy()
+        costs = self.cost_matrix(pred_logits, pred_spans, tgt_spans)
+        if self.solver == "device" and max(sizes, default=0) <= costs.shape[-2]:
+            # exact, batched, no host sync (models/assignment.py); more targets than queries
+            # (never in practice) stay with scipy, which matches as many as it can
+            assigned = batched_assignment(costs, sizes)
+            return [assignment_matches(layer, sizes) for layer in assigned]
+        costs = costs.cpu().numpy()
         return [
             [self._assign(layer_costs[i, :, :n]) for i, n in enumerate(sizes)]
             for layer_costs in costs
@@ -176,4 +200,5 @@ def build_matcher(opt: Mapping[str, Any]) -> HungarianMatcher:
         cost_giou=opt["set_cost_giou"],
         span_loss_type=opt.get("span_loss_type", "l1"),
         max_v_l=opt.get("max_v_l", 75),
+        solver=opt.get("assignment", "scipy"),
     )
