@@ -39,7 +39,7 @@ def prepare(args: argparse.Namespace):
     from lighthouse_audio.demo.data import obtain_sounds, plan_data, prepare_data
 
     cfg = DemoConfig(
-        workdir=args.workdir.resolve(), sounds=args.sounds.resolve(), seed=0,
+        workdir=args.workdir.resolve(), sounds=args.sounds.resolve(), seed=0, repeat_prob=0.0,
         clips=(1000, 150, 300), test_length=None, recipe=(), progress=False,
     )  # fmt: skip
     log = print

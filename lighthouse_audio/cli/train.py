@@ -40,6 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--init-from", type=Path, help="fine-tune: start from a checkpoint's weights"
     )
+    parser.add_argument(
+        "--fast", action="store_true",
+        help="features and batches on the device, matching solved there: "
+        f"{' '.join(FAST_PATH)} (same losses; see README)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sweep = parser.add_argument_group("seed sweeps (mean ± std over seeds)")
     sweep.add_argument(
@@ -71,6 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 DEFAULT_MODEL, DEFAULT_FEATURE = "qd_detr", "clap"
+FAST_PATH = ("resident_data=true", "assignment=device")  # engine/batches.py, models/assignment.py
 
 
 def check_domain(domain: str, feature: str) -> None:
@@ -132,8 +138,9 @@ def report_run(opt, state, last: Path) -> None:
 
 
 def command_overrides(args: argparse.Namespace) -> list[str]:
-    """The key=value overrides, with what --features-root and --device stand for."""
-    overrides = list(args.overrides)
+    """The key=value overrides, with what --fast, --features-root and --device stand for
+    (explicit key=value come after --fast's, so they win)."""
+    overrides = [*(FAST_PATH if getattr(args, "fast", False) else ()), *args.overrides]
     if args.features_root:
         overrides.append(f"features_root={args.features_root}")
     if args.device:

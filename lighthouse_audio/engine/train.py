@@ -30,6 +30,7 @@ from lighthouse_audio.engine import distributed
 from lighthouse_audio.engine.batches import EpochData
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from lighthouse_audio.engine.distributed import Distributed
+from lighthouse_audio.engine.ema import WeightAverage
 from lighthouse_audio.engine.resume import (
     changed_keys,
     check_resumable,
@@ -78,11 +79,13 @@ def train_one_epoch(
     progress: bool = True,
     amp_dtype: torch.dtype | None = None,
     world: Distributed | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the mean of every loss term (weighted total included).
 
     Loss values stay on the device until the epoch ends (one host sync per epoch, not one per
-    step); under data parallelism they are averaged over every rank's batches.
+    step); under data parallelism they are averaged over every rank's batches. ``after_step``
+    runs after every optimizer step (the weight average's update).
     """
     model.train()
     criterion.train()
@@ -101,6 +104,8 @@ def train_one_epoch(
         if grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if after_step is not None:
+            after_step()
 
         num_batches += 1
         # float64 sums of the float32 values: what adding Python floats gave, without a sync
@@ -195,6 +200,11 @@ def train(
         load_model_weights(model, ckpt["model"], init_from)
         world.on_main(lambda: print(f"lighthouse: fine-tuning from weights in {init_from}"))
 
+    average = WeightAverage(model, opt.ema_decay) if opt.get("ema_decay") else None
+    if average is not None and resume is not None and "ema" in ckpt:
+        average.load_state_dict(ckpt["ema"])
+    eval_model = average.model if average is not None else model  # what validation scores
+
     stores = build_feature_stores(opt)
     manifest = read_manifest(Path(opt["a_feat_dirs"][0]))
     if manifest is not None:  # the checkpoint then says how its features were made
@@ -240,6 +250,7 @@ def train(
             step_model, criterion, train_data.training(opt.bsz, opt.seed + epoch), optimizer,
             device, opt.grad_clip, desc=f"epoch {epoch}", progress=progress,
             amp_dtype=amp_dtype, world=world,
+            after_step=average.update if average is not None else None,
         )  # fmt: skip
         scheduler.step()
         time_str = time.strftime("%Y_%m_%d_%H_%M_%S")
@@ -252,7 +263,7 @@ def train(
         if val_data is not None and (epoch + 1) % opt.eval_epoch_interval == 0:
             batches, positions = val_data.evaluation(opt.eval_bsz)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                mine = predict(model, batches, postprocessor, device, progress)
+                mine = predict(eval_model, batches, postprocessor, device, progress)
             predictions = world.gather_in_order(mine, positions)
             metrics = eval_submission(predictions, ground_truth)  # the same on every rank
             score = metrics["brief"][selection_metric]
@@ -270,7 +281,7 @@ def train(
                 if world.is_main:
                     save_checkpoint(
                         Path(opt.ckpt_filepath),
-                        lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt),
+                        lighthouse_checkpoint(eval_model, optimizer, scheduler, epoch, opt),
                     )
                     write_json(metrics, run_dir / "best_val_metrics.json")
                     write_jsonl(predictions, run_dir / "best_val_preds.jsonl")
@@ -283,6 +294,8 @@ def train(
         if world.is_main:
             last = lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt)
             last["train_state"] = vars(state)
+            if average is not None:  # the raw weights resume training, the average goes on
+                last["ema"] = average.state_dict()
             save_checkpoint(run_dir / "last.ckpt", last)
         if opt.max_es_cnt != -1 and state.es_count > opt.max_es_cnt:
             world.on_main(lambda: print(

@@ -76,7 +76,9 @@ def test_fast_training_learns_the_toy_task_and_resumes_exactly(toy_data, tmp_pat
     """Trained through the CLI on the fast path: learns as the plain path does (the plain
     run's bar in test_train_e2e.py), and a resumed run continues bit for bit."""
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(train_args(toy_data, a, "n_epoch=30", *FAST)) == 0
+    assert main([*train_args(toy_data, a, "n_epoch=30"), "--fast"]) == 0
+    config = (run_dir(a) / "config.yaml").read_text()
+    assert "resident_data: true" in config and "assignment: device" in config
     metrics = json.loads((run_dir(a) / "best_val_metrics.json").read_text())["brief"]
     assert metrics["MR-full-mAP@0.5"] > 60 and metrics["MR-full-R1@0.5"] > 60, metrics
 
@@ -98,6 +100,7 @@ def test_plain_and_fast_paths_take_the_same_first_step(toy_data):
     from lighthouse_audio.engine.batches import EpochData
     from lighthouse_audio.engine.distributed import Distributed
     from lighthouse_audio.models.bundle import build_model_bundle
+
     args = train_args(toy_data, toy_data / "unused")
     overrides = [a for a in args if "=" in a and not a.startswith("-")]
     overrides.append(f"features_root={toy_data / 'features'}")

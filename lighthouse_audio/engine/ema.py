@@ -1,0 +1,49 @@
+"""An exponential moving average of the weights, what validation and ``best.ckpt`` use when
+``ema_decay`` > 0 (off by default: Lighthouse validates the raw weights).
+
+On a few hundred training queries the raw weights swing from one epoch to the next, and so does
+validation (the demo's val mAP moved by several points between neighbouring epochs), which makes
+picking the best epoch a lottery. The average over the last ~``1 / (1 - decay)`` steps moves
+smoothly. Early on, when there is little history, the decay is ``min(decay, (1 + t) / (10 + t))``
+after ``t`` updates, so the average is not held back by the random initial weights.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["WeightAverage"]
+
+
+class WeightAverage:
+    """``update()`` after every optimizer step; ``model`` holds the averaged weights (buffers
+    are copied, not averaged)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0 < decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
+        self.source = model
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        averaged = [p for p in self.model.parameters() if p.dtype.is_floating_point]
+        current = [p.detach() for p in self.source.parameters() if p.dtype.is_floating_point]
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        for mine, theirs in zip(self.model.buffers(), self.source.buffers(), strict=True):
+            mine.copy_(theirs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])

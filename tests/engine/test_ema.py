@@ -1,0 +1,80 @@
+"""The weight average (ema_decay): its update rule, and a run that validates and keeps it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from lighthouse_audio.cli.main import main
+from lighthouse_audio.engine.ema import WeightAverage
+from tests.toy_model import run_dir, train_args
+
+
+def test_update_is_a_moving_average_with_a_short_memory_at_first():
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    average = WeightAverage(model, decay=0.9)
+    start = [p.detach().clone() for p in model.parameters()]
+    for step in range(1, 4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+            model[1].running_mean.fill_(float(step))
+        expected_decay = min(0.9, (1 + step) / (10 + step))
+        before = [p.clone() for p in average.model.parameters()]
+        average.update()
+        for old, new, raw in zip(before, average.model.parameters(), model.parameters(),
+                                 strict=True):  # fmt: skip
+            torch.testing.assert_close(new, expected_decay * old + (1 - expected_decay) * raw)
+        # buffers follow the model as they are
+        assert torch.equal(average.model[1].running_mean, model[1].running_mean)
+    moved = zip(start, average.model.parameters(), strict=True)
+    assert not any(torch.equal(a, b) for a, b in moved)
+    assert all(not p.requires_grad for p in average.model.parameters())
+
+    copy = WeightAverage(model, decay=0.9)
+    copy.load_state_dict(average.state_dict())
+    assert copy.updates == 3
+    pairs = zip(copy.model.parameters(), average.model.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
+@pytest.mark.parametrize("decay", [0.0 - 1e-9, 1.0])
+def test_decay_must_lie_inside_zero_and_one(decay):
+    with pytest.raises(ValueError, match="ema_decay"):
+        WeightAverage(nn.Linear(1, 1), decay)
+
+
+def test_a_run_validates_keeps_and_resumes_the_average(toy_data, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(train_args(toy_data, a, "n_epoch=3", "ema_decay=0.9")) == 0
+    last = torch.load(run_dir(a) / "last.ckpt", weights_only=False)
+    best = torch.load(run_dir(a) / "best.ckpt", weights_only=False)
+    assert set(last["ema"]) == {"model", "updates"}
+    assert not all(torch.equal(last["model"][k], last["ema"]["model"][k]) for k in last["model"])
+    if best["epoch"] == last["epoch"]:  # best.ckpt holds the average, not the raw weights
+        assert all(torch.equal(best["model"][k], last["ema"]["model"][k]) for k in best["model"])
+
+    # what validation scored is what best.ckpt predicts
+    feats = toy_data / "features" / "custom"
+    out = tmp_path / "preds.jsonl"
+    assert main(["infer", "--checkpoint", str(run_dir(a) / "best.ckpt"), "--jsonl",
+                 str(feats / "val.jsonl"), "--features", str(feats), "--out", str(out),
+                 "--eval", "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.with_suffix(".metrics.json").read_text()) == json.loads(
+        (run_dir(a) / "best_val_metrics.json").read_text()
+    )
+
+    # 2 epochs, then resumed to 3: the same average as 3 in one go
+    assert main(train_args(toy_data, b, "n_epoch=2", "ema_decay=0.9")) == 0
+    resume = ["--resume", str(run_dir(b) / "last.ckpt"), "n_epoch=3"]
+    assert main(train_args(toy_data, b, "n_epoch=2", "ema_decay=0.9") + resume) == 0
+    resumed = torch.load(run_dir(b) / "last.ckpt", weights_only=False)["ema"]
+    assert resumed["updates"] == last["ema"]["updates"]
+    assert all(torch.equal(resumed["model"][k], last["ema"]["model"][k]) for k in resumed["model"])
+
+    capsys.readouterr()
+    assert main(train_args(toy_data, tmp_path / "c", "ema_decay=1.5")) == 2
+    assert "ema_decay=1.5: must be a number in [0, 1)" in capsys.readouterr().err
