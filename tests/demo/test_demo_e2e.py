@@ -90,9 +90,10 @@ def test_outputs_and_table(demo_run, capsys):
             for w in json.loads(x)["pred_relevant_windows"]]  # fmt: skip
     assert max(ends) > 30
     assert (run / "test_example.png").read_bytes()[:4] == b"\x89PNG"
-    # the 60 s benchmark's recipe, then the command line's overrides
+    # the 60 s benchmark's recipe and the weight average, then the command line's overrides
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["neg_label_loss_coef"] == 4 and config["input_dropout"] == 0.5
+    assert config["ema_decay"] == 0.998
     assert config["bsz"] == 8 and config["n_epoch"] == 2
 
 
