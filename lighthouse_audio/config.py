@@ -44,8 +44,10 @@ EXTRA_KEYS: dict[str, Any] = {
     # baseline: MR-full-R1@0.7)
     "selection_metric": "MR-full-mAP",
     # validate (and keep in best.ckpt) an exponential moving average of the weights with this
-    # decay per step (engine/ema.py); 0: the raw weights, as Lighthouse
-    "ema_decay": 0.0,
+    # decay per step (engine/weight_average.py); 0: the raw weights, as Lighthouse. Not
+    # Lighthouse's own model_ema/ema_decay keys, which its base.yml carries (off) and this
+    # project ignores (config_keys.IGNORED_KEYS).
+    "weight_average": 0.0,
     # Training speed (engine/batches.py, docs/PERFORMANCE.md), none of which changes the model
     # or its losses: features and batches on the training device, stored as float16 to halve
     # their memory; every batch padded to the model's span and max_q_l (one shape, for CUDA

@@ -17,7 +17,7 @@ TRAIN_DEFAULTS = ("bsz=8", "lr=0.0003", "input_dropout=0.1", "eval_bsz=256")
 # without the sound scores low, and heavier input dropout against a few hundred captions; then
 # a moving average of the weights, validated and kept, because the raw weights' val mAP swings
 # by points from epoch to epoch on these few queries (3 seeds: test mAP 12.39 against 11.51).
-RECIPE = ("neg_label_loss_coef=4", "input_dropout=0.5", "ema_decay=0.998")
+RECIPE = ("neg_label_loss_coef=4", "input_dropout=0.5", "weight_average=0.998")
 
 
 @dataclass

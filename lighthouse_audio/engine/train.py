@@ -30,7 +30,6 @@ from lighthouse_audio.engine import distributed
 from lighthouse_audio.engine.batches import EpochData
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from lighthouse_audio.engine.distributed import Distributed
-from lighthouse_audio.engine.ema import WeightAverage
 from lighthouse_audio.engine.resume import (
     changed_keys,
     check_resumable,
@@ -39,6 +38,7 @@ from lighthouse_audio.engine.resume import (
 )
 from lighthouse_audio.engine.training_config import absolute_paths, check_training_config
 from lighthouse_audio.engine.validation import predict
+from lighthouse_audio.engine.weight_average import WeightAverage
 from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
@@ -200,9 +200,9 @@ def train(
         load_model_weights(model, ckpt["model"], init_from)
         world.on_main(lambda: print(f"lighthouse: fine-tuning from weights in {init_from}"))
 
-    average = WeightAverage(model, opt.ema_decay) if opt.get("ema_decay") else None
-    if average is not None and resume is not None and "ema" in ckpt:
-        average.load_state_dict(ckpt["ema"])
+    average = WeightAverage(model, opt.weight_average) if opt.get("weight_average") else None
+    if average is not None and resume is not None and "weight_average" in ckpt:
+        average.load_state_dict(ckpt["weight_average"])
     eval_model = average.model if average is not None else model  # what validation scores
 
     stores = build_feature_stores(opt)
@@ -295,7 +295,7 @@ def train(
             last = lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt)
             last["train_state"] = vars(state)
             if average is not None:  # the raw weights resume training, the average goes on
-                last["ema"] = average.state_dict()
+                last["weight_average"] = average.state_dict()
             save_checkpoint(run_dir / "last.ckpt", last)
         if opt.max_es_cnt != -1 and state.es_count > opt.max_es_cnt:
             world.on_main(lambda: print(

@@ -66,9 +66,9 @@ def check_training_config(opt: Mapping[str, Any]) -> None:
     for key, allowed in CHOICES.items():
         if key in opt and opt[key] not in allowed:
             raise ValueError(f"{key}={opt[key]!r}: must be one of {', '.join(allowed)}")
-    decay = opt.get("ema_decay", 0.0)
+    decay = opt.get("weight_average", 0.0)
     if not (_is_real(decay) and 0 <= decay < 1):
-        raise ValueError(f"ema_decay={decay!r}: must be a number in [0, 1) (0: off)")
+        raise ValueError(f"weight_average={decay!r}: must be a number in [0, 1) (0: off)")
     metric = opt.get("selection_metric", SELECTION_METRICS[0])
     if metric not in SELECTION_METRICS:
         raise ValueError(

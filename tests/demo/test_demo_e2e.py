@@ -93,7 +93,7 @@ def test_outputs_and_table(demo_run, capsys):
     # the 60 s benchmark's recipe and the weight average, then the command line's overrides
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["neg_label_loss_coef"] == 4 and config["input_dropout"] == 0.5
-    assert config["ema_decay"] == 0.998
+    assert config["weight_average"] == 0.998
     assert config["bsz"] == 8 and config["n_epoch"] == 2
 
 

@@ -1,4 +1,4 @@
-"""The weight average (ema_decay): its update rule, and a run that validates and keeps it."""
+"""The weight average (weight_average): its update rule, and a run that validates and keeps it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lighthouse_audio.cli.main import main
-from lighthouse_audio.engine.ema import WeightAverage
+from lighthouse_audio.engine.weight_average import WeightAverage
 from tests.toy_model import run_dir, train_args
 
 
@@ -41,21 +41,32 @@ def test_update_is_a_moving_average_with_a_short_memory_at_first():
     assert all(torch.equal(a, b) for a, b in pairs)
 
 
+def test_lighthouse_configs_leave_it_off():
+    """Lighthouse's base.yml carries its own model_ema: False / ema_decay: 0.9; neither may
+    switch this average on."""
+    from lighthouse_audio.config import load_config
+
+    opt = load_config("qd_detr", "clotho-moment", "clap", [])
+    assert opt.ema_decay == 0.9 and opt.model_ema is False  # Lighthouse's, ignored here
+    assert opt.weight_average == 0
+
+
 @pytest.mark.parametrize("decay", [0.0 - 1e-9, 1.0])
 def test_decay_must_lie_inside_zero_and_one(decay):
-    with pytest.raises(ValueError, match="ema_decay"):
+    with pytest.raises(ValueError, match="weight_average"):
         WeightAverage(nn.Linear(1, 1), decay)
 
 
 def test_a_run_validates_keeps_and_resumes_the_average(toy_data, tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
-    assert main(train_args(toy_data, a, "n_epoch=3", "ema_decay=0.9")) == 0
+    assert main(train_args(toy_data, a, "n_epoch=3", "weight_average=0.9")) == 0
     last = torch.load(run_dir(a) / "last.ckpt", weights_only=False)
     best = torch.load(run_dir(a) / "best.ckpt", weights_only=False)
-    assert set(last["ema"]) == {"model", "updates"}
-    assert not all(torch.equal(last["model"][k], last["ema"]["model"][k]) for k in last["model"])
+    averaged = last["weight_average"]
+    assert set(averaged) == {"model", "updates"}
+    assert not all(torch.equal(last["model"][k], averaged["model"][k]) for k in last["model"])
     if best["epoch"] == last["epoch"]:  # best.ckpt holds the average, not the raw weights
-        assert all(torch.equal(best["model"][k], last["ema"]["model"][k]) for k in best["model"])
+        assert all(torch.equal(best["model"][k], averaged["model"][k]) for k in best["model"])
 
     # what validation scored is what best.ckpt predicts
     feats = toy_data / "features" / "custom"
@@ -68,13 +79,13 @@ def test_a_run_validates_keeps_and_resumes_the_average(toy_data, tmp_path, capsy
     )
 
     # 2 epochs, then resumed to 3: the same average as 3 in one go
-    assert main(train_args(toy_data, b, "n_epoch=2", "ema_decay=0.9")) == 0
+    assert main(train_args(toy_data, b, "n_epoch=2", "weight_average=0.9")) == 0
     resume = ["--resume", str(run_dir(b) / "last.ckpt"), "n_epoch=3"]
-    assert main(train_args(toy_data, b, "n_epoch=2", "ema_decay=0.9") + resume) == 0
-    resumed = torch.load(run_dir(b) / "last.ckpt", weights_only=False)["ema"]
-    assert resumed["updates"] == last["ema"]["updates"]
-    assert all(torch.equal(resumed["model"][k], last["ema"]["model"][k]) for k in resumed["model"])
+    assert main(train_args(toy_data, b, "n_epoch=2", "weight_average=0.9") + resume) == 0
+    resumed = torch.load(run_dir(b) / "last.ckpt", weights_only=False)["weight_average"]
+    assert resumed["updates"] == averaged["updates"]
+    assert all(torch.equal(resumed["model"][k], averaged["model"][k]) for k in resumed["model"])
 
     capsys.readouterr()
-    assert main(train_args(toy_data, tmp_path / "c", "ema_decay=1.5")) == 2
-    assert "ema_decay=1.5: must be a number in [0, 1)" in capsys.readouterr().err
+    assert main(train_args(toy_data, tmp_path / "c", "weight_average=1.5")) == 2
+    assert "weight_average=1.5: must be a number in [0, 1)" in capsys.readouterr().err

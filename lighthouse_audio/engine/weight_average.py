@@ -1,5 +1,5 @@
 """An exponential moving average of the weights, what validation and ``best.ckpt`` use when
-``ema_decay`` > 0 (off by default: Lighthouse validates the raw weights).
+``weight_average`` (the decay) > 0 (off by default: Lighthouse validates the raw weights).
 
 On a few hundred training queries the raw weights swing from one epoch to the next, and so does
 validation (the demo's val mAP moved by several points between neighbouring epochs), which makes
@@ -28,7 +28,7 @@ class WeightAverage:
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         if not 0 < decay < 1:
-            raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
+            raise ValueError(f"weight_average must be in (0, 1), got {decay}")
         self.source = model
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay = decay
