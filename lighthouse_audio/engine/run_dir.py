@@ -2,8 +2,10 @@
 
 Lighthouse wipes ``results_dir`` at the start of a run; we never do. A new run that would land in
 a folder already holding results goes to the next free ``<dir>-2``, ``<dir>-3``, ... instead, and
-a resumed run continues in the folder its checkpoint came from. A folder that holds only the
-``config.yaml`` of a run stopped before its first epoch ended has no results and is reused.
+a resumed run continues in the folder its checkpoint came from. A folder of a run stopped before
+its first epoch ended has no results and is reused: one holding only its ``config.yaml``, or one
+still marked ``.first-epoch`` (written with the config, removed once ``last.ckpt`` exists), whose
+log lines and best-epoch files belong to an epoch that never finished and cannot be resumed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from lighthouse_audio.file_io import remove_stale_temporaries
 # What a run writes before its first epoch ends. A folder holding only these is an abandoned
 # start (killed or interrupted before any result existed): a new run may take it.
 BEFORE_FIRST_EPOCH = ("config.yaml",)
+FIRST_EPOCH_MARKER = ".first-epoch"
+# What an unfinished first epoch may have written; a run that takes the folder over replaces them.
+FIRST_EPOCH_FILES = ("best.ckpt", "best_val_metrics.json", "best_val_preds.jsonl")
 
 
 def is_used(path: Path) -> bool:
@@ -27,7 +32,28 @@ def is_used(path: Path) -> bool:
     if not path.is_dir():
         return True
     remove_stale_temporaries(path)
+    if (path / FIRST_EPOCH_MARKER).exists() and not (path / "last.ckpt").exists():
+        return False  # its run never finished an epoch
     return any(entry.name not in BEFORE_FIRST_EPOCH for entry in path.iterdir())
+
+
+def start_run_folder(run_dir: Path, logs: list[Path]) -> None:
+    """Mark a new run's folder until its first epoch ends, clearing what a run killed in its
+    first epoch left there (``is_used`` let the new run take the folder over)."""
+    from lighthouse_audio.file_io import write_text
+
+    if (run_dir / FIRST_EPOCH_MARKER).exists():
+        for name in FIRST_EPOCH_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        for log in logs:
+            if Path(log).is_file():
+                write_text(Path(log), "")
+    write_text(run_dir / FIRST_EPOCH_MARKER, "")
+
+
+def first_epoch_done(run_dir: Path) -> None:
+    """The run has a ``last.ckpt``: its folder holds results from now on."""
+    (run_dir / FIRST_EPOCH_MARKER).unlink(missing_ok=True)
 
 
 def next_free_dir(base: Path) -> Path:

@@ -36,6 +36,7 @@ from lighthouse_audio.engine.resume import (
     record_resume,
     tidy_run_folder,
 )
+from lighthouse_audio.engine.run_dir import first_epoch_done, start_run_folder
 from lighthouse_audio.engine.training_config import absolute_paths, check_training_config
 from lighthouse_audio.engine.validation import predict
 from lighthouse_audio.engine.weight_average import WeightAverage
@@ -230,6 +231,8 @@ def train(
             tidy_run_folder(run_dir, state.epoch, [opt.train_log_filepath, opt.eval_log_filepath])
             record_resume(run_dir, resume, state.epoch, opt.device, changes)
             print(f"lighthouse: resuming from {resume} after epoch {state.epoch}")
+        if resume is None:  # a new run: its folder counts as unused until an epoch ends
+            start_run_folder(run_dir, [opt.train_log_filepath, opt.eval_log_filepath])
         if resume is None or not (run_dir / "config.yaml").exists():  # once: the run's start
             save_config(opt, run_dir / "config.yaml")
         if announce is not None:
@@ -297,6 +300,7 @@ def train(
             if average is not None:  # the raw weights resume training, the average goes on
                 last["weight_average"] = average.state_dict()
             save_checkpoint(run_dir / "last.ckpt", last)
+            first_epoch_done(run_dir)
         if opt.max_es_cnt != -1 and state.es_count > opt.max_es_cnt:
             world.on_main(lambda: print(
                 f"lighthouse: early stop after {state.es_count} epochs without improvement"

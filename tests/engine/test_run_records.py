@@ -193,6 +193,31 @@ def test_a_start_killed_before_its_first_epoch_is_reused(toy_data, tmp_path):
     assert sorted(p.name for p in folder.parent.iterdir()) == ["clap", "clap-2"]
 
 
+def test_a_run_killed_inside_its_first_epoch_is_taken_over(toy_data, tmp_path):
+    """Killed after its first epoch's log line and best.ckpt but before its last.ckpt, a run
+    left nothing to resume: the rerun takes the folder (its marker says so) and leaves no line
+    or file of the dead epoch; a folder holding another program's best.ckpt is never taken."""
+    folder = run_dir(tmp_path / "r")
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("lr: 123\n")
+    (folder / ".first-epoch").write_text("")
+    (folder / "train.log").write_text("2026_01_01_00_00_00 [Epoch] 000 [Loss] loss_overall 9.0\n")
+    (folder / "best.ckpt").write_bytes(b"from the dead epoch")
+    assert main(train_args(toy_data, tmp_path / "r", "n_epoch=1")) == 0
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["clap"]
+    assert "9.0" not in (folder / "train.log").read_text()
+    assert len((folder / "train.log").read_text().splitlines()) == 1
+    assert torch.load(folder / "best.ckpt", weights_only=False)["epoch"] == 0
+    assert not (folder / ".first-epoch").exists()  # an epoch ended: results from now on
+
+    lighthouse = run_dir(tmp_path / "lh")
+    lighthouse.mkdir(parents=True)
+    (lighthouse / "best.ckpt").write_bytes(b"Lighthouse's own run")
+    assert main(train_args(toy_data, tmp_path / "lh", "n_epoch=1")) == 0
+    assert (lighthouse / "best.ckpt").read_bytes() == b"Lighthouse's own run"
+    assert sorted(p.name for p in lighthouse.parent.iterdir()) == ["clap", "clap-2"]
+
+
 def test_checkpoints_record_how_their_features_were_made(toy_data, tmp_path):
     import shutil
 
