@@ -63,11 +63,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--concurrent", type=int, default=1)
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS))
+    parser.add_argument("--out", type=Path, help="default: WORKDIR/equivalence (finished sweeps "
+                        "there are reused)")  # fmt: skip
     args = parser.parse_args()
 
     data = prepare(args)
     features = data.train_features
-    out = args.workdir / "equivalence"
+    out = args.out or args.workdir / "equivalence"
     results: dict[str, dict] = {}
     for path in args.paths:
         sweep = out / path / "qd_detr" / "custom" / "aisfx-minilm-seeds"
