@@ -34,7 +34,13 @@ from lighthouse_audio.prediction.queries import check_queries
 from lighthouse_audio.prediction.run import DEFAULT_BATCH_SIZE, EncodedAudio, predict_queries
 from lighthouse_audio.registry import FEATURES
 
-__all__ = ["EncodedAudio", "MomentPredictor", "QDDETRPredictor", "build_encoder"]
+__all__ = [
+    "EncodedAudio",
+    "MomentDETRPredictor",
+    "MomentPredictor",
+    "QDDETRPredictor",
+    "build_encoder",
+]
 
 
 def build_encoder(
@@ -178,3 +184,10 @@ class QDDETRPredictor(MomentPredictor):
     """Lighthouse's ``QDDETRPredictor(ckpt, device, feature_name)`` for AM-DETR checkpoints."""
 
     model_name = "qd_detr"
+
+
+class MomentDETRPredictor(MomentPredictor):
+    """Lighthouse's ``MomentDETRPredictor(ckpt, device, feature_name)`` for Moment-DETR
+    checkpoints."""
+
+    model_name = "moment_detr"

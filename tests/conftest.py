@@ -27,6 +27,17 @@ def fixture_files(pattern: str) -> list[Path]:
     return sorted(lighthouse_fixtures_dir().glob(pattern))
 
 
+def lighthouse_model_fixtures_dir() -> Path:
+    """Folder of the parity fixtures of Lighthouse's other models (Moment-DETR, CG-DETR, ...);
+    every fixture found there is tested."""
+    default = SHARED / "fixtures" / "lighthouse_models"
+    return Path(os.environ.get("LIGHTHOUSE_AUDIO_MODEL_FIXTURES", default))
+
+
+def model_fixture_files(pattern: str) -> list[Path]:
+    return sorted(lighthouse_model_fixtures_dir().glob(pattern))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_network_and_own_cache(tmp_path_factory):
     """Tests never download (offline mode on) and never touch the user's cache; tests of the

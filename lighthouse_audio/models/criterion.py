@@ -1,11 +1,12 @@
-"""QD-DETR training losses (Lighthouse's ``SetCriterion``), DETR-style.
+"""QD-DETR and Moment-DETR training losses (Lighthouse's ``SetCriterion``), DETR-style.
 
 Two steps: Hungarian-match predictions to target moments (final and every aux decoder layer),
 then compute each requested loss by name:
 
 - ``spans``    -> ``loss_span`` (L1 on matched cxw) and ``loss_giou`` (1 - GIoU on matched xx);
 - ``labels``   -> ``loss_label`` (weighted CE, plain mean over all queries) and ``class_error``;
-- ``saliency`` -> ``loss_saliency`` (hinge + rank-contrastive + negative-pair), final layer only.
+- ``saliency`` -> ``loss_saliency``, final layer only: the sum of the ``saliency_terms`` (QD-DETR:
+  hinge + rank-contrastive + negative-pair; Moment-DETR: the hinge alone).
 
 Not in Lighthouse: when the model decodes its negative pairs (``pred_logits_neg``, config
 ``neg_label_loss_coef`` > 0), ``loss_label_neg`` is the CE of every negative query against
@@ -33,10 +34,18 @@ from lighthouse_audio.models.matcher import (
 )
 from lighthouse_audio.spans import paired_generalized_temporal_iou, span_cxw_to_xx
 
-__all__ = ["LayerMatches", "SetCriterion", "build_criterion", "build_weight_dict"]
+__all__ = [
+    "SALIENCY_TERMS",
+    "LayerMatches",
+    "SetCriterion",
+    "build_criterion",
+    "build_weight_dict",
+]
 
 BACKGROUND_LABEL = 1
 LOSS_NAMES = ("spans", "labels", "saliency")
+# The parts of loss_saliency, in the order Lighthouse adds them (README §7).
+SALIENCY_TERMS = ("hinge", "rank_contrastive", "negative_pair")
 
 
 class LayerMatches(NamedTuple):
@@ -54,7 +63,7 @@ def _permutation_idx(indices: Sequence[Match], device: torch.device) -> tuple[Te
 
 
 class SetCriterion(nn.Module):
-    """Matching plus QD-DETR losses.
+    """Matching plus QD-DETR (or Moment-DETR) losses.
 
     Args:
         matcher: assigns predictions to targets (see :class:`HungarianMatcher`).
@@ -67,6 +76,8 @@ class SetCriterion(nn.Module):
         rank_tau: temperature of the rank-contrastive softmax.
         rank_levels: saliency label levels r = 1..rank_levels treated as rank thresholds.
         rank_divisor: Lighthouse divides the rank-contrastive sum by 12 (not by rank_levels).
+        saliency_terms: what ``loss_saliency`` sums, from :data:`SALIENCY_TERMS` (added in that
+            order whatever the order given); Moment-DETR's is ``("hinge",)``.
     """
 
     def __init__(
@@ -81,11 +92,18 @@ class SetCriterion(nn.Module):
         rank_tau: float = 0.5,
         rank_levels: int = 11,
         rank_divisor: float = 12.0,
+        saliency_terms: Sequence[str] = SALIENCY_TERMS,
     ) -> None:
         super().__init__()
         unknown = [name for name in losses if name not in LOSS_NAMES]
         if unknown:
             raise ValueError(f"SetCriterion: unknown losses {unknown}; choose from {LOSS_NAMES}")
+        unknown = [name for name in saliency_terms if name not in SALIENCY_TERMS]
+        if unknown or not saliency_terms:
+            raise ValueError(
+                f"SetCriterion: saliency_terms {list(saliency_terms)}; choose one or more of "
+                f"{SALIENCY_TERMS}"
+            )
         if span_loss_type != "l1":
             raise ValueError(f"SetCriterion: span_loss_type {span_loss_type!r}; only 'l1'")
         self.matcher = matcher
@@ -98,6 +116,7 @@ class SetCriterion(nn.Module):
         self.rank_tau = rank_tau
         self.rank_levels = rank_levels
         self.rank_divisor = rank_divisor
+        self.saliency_terms = tuple(t for t in SALIENCY_TERMS if t in saliency_terms)
         class_weight = torch.ones(2)
         class_weight[BACKGROUND_LABEL] = eos_coef
         self.register_buffer("class_weight", class_weight)
@@ -165,33 +184,50 @@ class SetCriterion(nn.Module):
     def loss_saliency(
         self, outputs: Mapping[str, Any], targets: Mapping[str, Any], indices: Sequence[Match]
     ) -> dict[str, Tensor]:
-        """``loss_saliency`` = hinge + rank-contrastive + negative-pair (README §7)."""
-        if "saliency_pos_labels" not in targets:
-            return {"loss_saliency": outputs["saliency_scores"].new_zeros(())}
+        """``loss_saliency``: the sum of ``saliency_terms`` (README §7), in Lighthouse's order
+        hinge + rank-contrastive + negative-pair, so the float32 sum rounds as Lighthouse's."""
         scores = outputs["saliency_scores"]  # [B, L], padding included
-        scores_neg = outputs["saliency_scores_neg"]  # [B, L], text of another sample
-        mask = outputs["video_mask"].to(scores.dtype)  # [B, L], 1 = valid frame
+        if "saliency_pos_labels" not in targets:
+            return {"loss_saliency": scores.new_zeros(())}
+        terms = {
+            "hinge": self._hinge,
+            "rank_contrastive": self._rank_contrastive_term,
+            "negative_pair": self._negative_pair,
+        }
+        parts = [terms[name](outputs, targets) for name in self.saliency_terms]
+        return {"loss_saliency": sum(parts[1:], start=parts[0])}  # ((a + b) + c), left to right
 
-        # Negative pair: a clip scored against an unrelated query should look irrelevant.
-        # Written as -log(1 - sigmoid(x)) rather than softplus(x) to keep Lighthouse's float32
-        # rounding (the two differ by up to ~1e-4 relative for large scores).
-        loss_neg_pair = (-torch.log(1.0 - torch.sigmoid(scores_neg)) * mask).sum(dim=1).mean()
-
-        labels = targets["saliency_all_labels"].to(scores.device)  # [B, L]
-        loss_rank = self._rank_contrastive(scores, scores_neg, mask, labels)
-
-        # Hinge on sampled (positive, negative) frame pairs; un-masked scores, as in Lighthouse.
+    def _hinge(self, outputs: Mapping[str, Any], targets: Mapping[str, Any]) -> Tensor:
+        """Margin ranking on the sampled (positive, negative) frame pairs ``[B, P]``; un-masked
+        scores, as in Lighthouse."""
+        scores = outputs["saliency_scores"]
         pos_idx = targets["saliency_pos_labels"].to(scores.device)  # [B, P]
         neg_idx = targets["saliency_neg_labels"].to(scores.device)  # [B, P]
         pos_scores = scores.gather(1, pos_idx)
         neg_scores = scores.gather(1, neg_idx)
         num_pairs = pos_idx.shape[1]
-        loss_hinge = (
+        return (
             torch.clamp(self.saliency_margin + neg_scores - pos_scores, min=0).sum()
             / (len(pos_scores) * num_pairs)
             * 2  # Lighthouse's "* 2 to keep the loss the same scale"
         )
-        return {"loss_saliency": loss_hinge + loss_rank + loss_neg_pair}
+
+    def _negative_pair(self, outputs: Mapping[str, Any], targets: Mapping[str, Any]) -> Tensor:
+        """A clip scored against an unrelated query should look irrelevant: per sample, the sum
+        over valid frames of ``-log(1 - sigmoid(saliency_scores_neg))``, averaged."""
+        scores_neg = outputs["saliency_scores_neg"]  # [B, L], text of another sample
+        mask = outputs["video_mask"].to(scores_neg.dtype)  # [B, L], 1 = valid frame
+        # Written as -log(1 - sigmoid(x)) rather than softplus(x) to keep Lighthouse's float32
+        # rounding (the two differ by up to ~1e-4 relative for large scores).
+        return (-torch.log(1.0 - torch.sigmoid(scores_neg)) * mask).sum(dim=1).mean()
+
+    def _rank_contrastive_term(
+        self, outputs: Mapping[str, Any], targets: Mapping[str, Any]
+    ) -> Tensor:
+        scores = outputs["saliency_scores"]
+        mask = outputs["video_mask"].to(scores.dtype)
+        labels = targets["saliency_all_labels"].to(scores.device)  # [B, L]
+        return self._rank_contrastive(scores, outputs["saliency_scores_neg"], mask, labels)
 
     def _rank_contrastive(
         self, scores: Tensor, scores_neg: Tensor, mask: Tensor, labels: Tensor
@@ -254,9 +290,10 @@ class SetCriterion(nn.Module):
 
         Args:
             outputs: model outputs: ``pred_logits [B, Q, 2]``, ``pred_spans [B, Q, 2]`` (cxw,
-                sigmoid), ``saliency_scores [B, L]``, ``saliency_scores_neg [B, L]``,
-                ``video_mask [B, L]`` and optionally ``aux_outputs`` (list of dicts with
-                ``pred_logits``/``pred_spans``).
+                sigmoid), ``saliency_scores [B, L]``, and optionally ``aux_outputs`` (list of
+                dicts with ``pred_logits``/``pred_spans``); the rank-contrastive and
+                negative-pair terms also read ``saliency_scores_neg [B, L]`` and
+                ``video_mask [B, L]``.
             targets: ``span_labels`` (B dicts with ``spans [n_i, 2]`` normalised cxw),
                 ``saliency_pos_labels [B, P]``, ``saliency_neg_labels [B, P]`` (int64 frame
                 indices) and ``saliency_all_labels [B, L]``.
@@ -303,8 +340,11 @@ def build_weight_dict(opt: Mapping[str, Any]) -> dict[str, float]:
     return weight_dict
 
 
-def build_criterion(opt: Mapping[str, Any]) -> SetCriterion:
-    """Criterion (with its matcher) from Lighthouse's flat config keys."""
+def build_criterion(
+    opt: Mapping[str, Any], saliency_terms: Sequence[str] = SALIENCY_TERMS
+) -> SetCriterion:
+    """Criterion (with its matcher) from Lighthouse's flat config keys; ``saliency_terms`` is
+    the model's choice (see :class:`SetCriterion`), not a config key."""
     return SetCriterion(
         matcher=build_matcher(opt),
         weight_dict=build_weight_dict(opt),
@@ -313,4 +353,5 @@ def build_criterion(opt: Mapping[str, Any]) -> SetCriterion:
         span_loss_type=opt.get("span_loss_type", "l1"),
         max_v_l=opt.get("max_v_l", 75),
         saliency_margin=opt["saliency_margin"],
+        saliency_terms=saliency_terms,
     )

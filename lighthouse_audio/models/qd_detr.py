@@ -15,7 +15,6 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lighthouse_audio.registry import MODELS
@@ -23,39 +22,13 @@ from lighthouse_audio.registry import MODELS
 from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .criterion import build_criterion
-from .dropout import Dropout
+from .input_projection import context_dim, input_projection
 from .joint_prior import JointPrior, build_joint_prior
 from .layers import MLP, SPAN_SINE_FEATS, inverse_sigmoid
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .prior_score import PRIOR_SIMILARITY_KEY
 from .transformer import Transformer
-
-
-class LinearLayer(nn.Module):
-    """LayerNorm -> Dropout -> Linear, optionally followed by ReLU (an input projection block)."""
-
-    def __init__(self, in_dim: int, out_dim: int, dropout: float, relu: bool) -> None:
-        super().__init__()
-        self.relu = relu
-        self.LayerNorm = nn.LayerNorm(in_dim)  # noqa: N815 (checkpoint key name)
-        self.net = nn.Sequential(Dropout(dropout), nn.Linear(in_dim, out_dim))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``[..., in_dim]`` -> ``[..., out_dim]``."""
-        x = self.net(self.LayerNorm(x))
-        return F.relu(x) if self.relu else x
-
-
-def _input_projection(in_dim: int, hidden_dim: int, n_blocks: int, dropout: float) -> nn.Sequential:
-    """``n_blocks`` LinearLayers, ReLU after all but the last."""
-    blocks = [
-        LinearLayer(in_dim if i == 0 else hidden_dim, hidden_dim, dropout, relu=i < n_blocks - 1)
-        for i in range(3)
-    ]
-    # Lighthouse always builds three blocks and keeps the first n_blocks; building the unused
-    # ones too keeps the random initialisation identical for a given seed.
-    return nn.Sequential(*blocks[:n_blocks])
 
 
 class QDDETR(nn.Module):
@@ -129,8 +102,8 @@ class QDDETR(nn.Module):
         self.span_embed = MLP(hidden_dim, hidden_dim, 2, 3)
         self.class_embed = nn.Linear(hidden_dim, 2)  # 0: foreground, 1: background
         self.query_embed = nn.Embedding(num_queries, 2)  # anchors (center, width) before sigmoid
-        self.input_txt_proj = _input_projection(txt_dim, hidden_dim, n_input_proj, input_dropout)
-        self.input_vid_proj = _input_projection(vid_dim, hidden_dim, n_input_proj, input_dropout)
+        self.input_txt_proj = input_projection(txt_dim, hidden_dim, n_input_proj, input_dropout)
+        self.input_vid_proj = input_projection(vid_dim, hidden_dim, n_input_proj, input_dropout)
         self.saliency_proj1 = nn.Linear(hidden_dim, hidden_dim)
         self.saliency_proj2 = nn.Linear(hidden_dim, hidden_dim)
         self.global_rep_token = nn.Parameter(torch.randn(hidden_dim))
@@ -278,23 +251,6 @@ def _check_dims(hidden_dim: int, nheads: int) -> None:
         )
     if nheads <= 0 or hidden_dim % nheads:
         raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
-
-
-def context_dim(opt: Mapping[str, Any]) -> int:
-    """Width of the model's "video" input: the TEF/video features, plus audio in audio modes.
-
-    In ``audio_tef`` mode ``v_feat_dim`` is 2 (the TEF) and the audio frames are appended after
-    it, e.g. 2 + 768 = 770 for CLAP.
-    """
-    ctx_mode = opt.get("ctx_mode", "")
-    dim = opt.get("v_feat_dim") or 0
-    if "audio" in ctx_mode:
-        if not opt.get("a_feat_dim"):
-            raise ValueError(f"ctx_mode {ctx_mode!r} needs a_feat_dim > 0")
-        dim += opt["a_feat_dim"]
-    if dim <= 0:
-        raise ValueError(f"no context input: v_feat_dim={opt.get('v_feat_dim')}, ctx={ctx_mode!r}")
-    return dim
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,26 @@ from lighthouse_audio.models.layers import (
     inverse_sigmoid,
 )
 
+# Feed-forward activations: QD-DETR's learned single-slope PReLU (``activation.weight``) or
+# DETR's ReLU (Moment-DETR), which has no parameter.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"prelu": nn.PReLU, "relu": nn.ReLU}
+
 
 class _AttentionFeedForward(nn.Module):
-    """An attention block and a PReLU feed-forward block: the modules both encoder layers hold,
-    registered in Lighthouse's state_dict order."""
+    """An attention block and a feed-forward block (PReLU, or ReLU with ``activation="relu"``):
+    the modules both encoder layers hold, registered in Lighthouse's state_dict order."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int,
+        dropout: float,
+        activation: str = "prelu",
+    ) -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation {activation!r}: choose from {', '.join(ACTIVATIONS)}")
         # Registration order = Lighthouse's state_dict order.
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
@@ -47,7 +60,7 @@ class _AttentionFeedForward(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
-        self.activation = nn.PReLU()
+        self.activation = ACTIVATIONS[activation]()
 
 
 class T2VEncoderLayer(_AttentionFeedForward):
@@ -77,7 +90,8 @@ class T2VEncoderLayer(_AttentionFeedForward):
 
 
 class TransformerEncoderLayer(_AttentionFeedForward):
-    """Post-norm self-attention layer with a PReLU feed-forward block (DETR's encoder layer)."""
+    """Post-norm self-attention layer with a PReLU (or ReLU) feed-forward block (DETR's encoder
+    layer)."""
 
     def forward(self, src: Tensor, pos: Tensor, pad_mask: Tensor) -> Tensor:
         """``src``, ``pos``: ``[B, L, d]``; ``pad_mask``: ``[B, L]`` True on padding.
