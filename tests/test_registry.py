@@ -115,7 +115,9 @@ def test_lighthouse_list_prints_plugins_and_pairs(capsys):
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "models:\n  qd_detr" in out
+    models = out.split("models:\n", 1)[1].split("\n\n", 1)[0].split("baselines:")[0]
+    listed = [line.split()[0] for line in models.splitlines() if line.startswith("  ")]
+    assert {"qd_detr", "moment_detr"} <= set(listed), listed
     assert "baselines:\n  sliding_window  (not trained; use lighthouse tune-baseline)" in out
     assert "  aisfx-minilm  [audio]" in out
     assert "  clotho-moment + clap" in out and "  castella + aisfx-minilm" in out

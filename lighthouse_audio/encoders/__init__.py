@@ -5,6 +5,6 @@ module declares its ``FeatureSpec`` once. Their heavy dependencies (transformers
 imported only when an encoder is built.
 """
 
-from lighthouse_audio.encoders import aisfx_minilm, clap, hf_pair, laion_clap
+from lighthouse_audio.encoders import aisfx_minilm, clap, hf_pair, laion_clap, m2d_clap
 
-__all__ = ["aisfx_minilm", "clap", "hf_pair", "laion_clap"]
+__all__ = ["aisfx_minilm", "clap", "hf_pair", "laion_clap", "m2d_clap"]

@@ -11,7 +11,9 @@ whose ``Unpickler`` resolves only what Lighthouse and this project write:
 - ``collections.OrderedDict`` (state dicts), ``easydict.EasyDict`` (configs) and the builtin
   containers;
 - numpy arrays, dtypes and scalars (numpy 1 and 2 module paths; ``_codecs.encode``, which
-  protocol-2 pickles use to spell their raw bytes).
+  protocol-2 pickles use to spell their raw bytes);
+- ``argparse.Namespace``, the training arguments MAE-style checkpoints (M2D's) keep under
+  ``'args'``: rebuilding one only sets attributes.
 
 Anything else (``os.system``, ``builtins.eval``, a class with a ``__reduce__``) raises
 :class:`UnsafeCheckpointError` before it is even imported, so nothing in the file runs.
@@ -42,6 +44,7 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "collections": frozenset({"OrderedDict"}),
+    "argparse": frozenset({"Namespace"}),
     "easydict": frozenset({"EasyDict"}),
     "builtins": frozenset(
         {

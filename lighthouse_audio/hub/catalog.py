@@ -30,6 +30,9 @@ class Artifact:
         sha256: the publisher's checksum, if known; otherwise the first download's is recorded
             and every later use is checked against it.
         feature: the feature a checkpoint was trained on (its encoder is needed to predict).
+        member: for a zip at ``url`` (``filename`` is then the zip's name in the cache): the
+            one file inside it that the name stands for, ``FOLDER/FILE``; it is unpacked to
+            ``<cache>/hub/files/FOLDER/FILE`` (the zip is removed), and ``sha256`` is its own.
     """
 
     name: str
@@ -42,6 +45,7 @@ class Artifact:
     sha256: str | None = None
     feature: str | None = None
     license: str = ""
+    member: str | None = None
 
     @property
     def source(self) -> str:
@@ -101,3 +105,32 @@ for _name in ("vocab.json", "merges.txt"):
             license="MIT (OpenAI GPT-2)",
         )
     )
+register_artifact(
+    Artifact(
+        name="m2d-clap-2025",
+        kind="weights",
+        filename="m2d_clap_vit_base-80x1001p16x16p16kpBpTI-2025.zip",
+        description="M2D-CLAP 2025 (ViT-B audio, BERT text; nttcslab/m2d release v0.5.0): the "
+        "`m2d-clap` feature's encoder",
+        url="https://github.com/nttcslab/m2d/releases/download/v0.5.0/"
+        "m2d_clap_vit_base-80x1001p16x16p16kpBpTI-2025.zip",
+        # The folder name is the model's configuration, so it is kept. No published checksum:
+        # the first use's is recorded (a third party reports sha256 2385216...85c8a1 for the
+        # .pth, not confirmed here).
+        member="m2d_clap_vit_base-80x1001p16x16p16kpBpTI-2025/checkpoint-30.pth",
+        feature="m2d-clap",
+        license="see https://github.com/nttcslab/m2d/blob/master/LICENSE.pdf",
+    )
+)
+register_artifact(
+    Artifact(
+        name="bert-base-uncased-vocab",
+        kind="weights",
+        filename="bert-base-uncased-vocab.txt",
+        description="BERT's uncased WordPiece vocabulary (M2D-CLAP 2025's text tokenizer)",
+        hf_repo="google-bert/bert-base-uncased",
+        hf_filename="vocab.txt",
+        feature="m2d-clap",
+        license="Apache-2.0 (Google BERT)",
+    )
+)

@@ -3,9 +3,12 @@
 Where a named file is looked for, in order:
 
 1. ``<cache>/hub/files/<filename>``, for every entry (also where to put a file by hand offline);
+   for an entry that is one ``member`` of a zip, ``<cache>/hub/files/<member>``;
 2. for hub entries, the Hugging Face cache (``huggingface_hub``'s own, shared with other tools);
 3. a download: hub files through ``huggingface_hub.hf_hub_download``, others from their URL
-   (resumable, atomic; :mod:`.download`).
+   (resumable, atomic; :mod:`.download`); a zip is unpacked (:mod:`.archive`: only its member,
+   to the place above) and then removed. A zip put by hand at ``<cache>/hub/files/<filename>``
+   is unpacked without a download.
 
 The first time a file is used its sha256 is recorded (``<cache>/hub/checksums/<name>.json``, and
 checked against the catalog's when it has one); every later use checks the file against the
@@ -19,6 +22,7 @@ import os
 from pathlib import Path
 
 from lighthouse_audio.file_io import write_text
+from lighthouse_audio.hub.archive import member_path, unpack_member
 from lighthouse_audio.hub.catalog import PRETRAINED, Artifact
 from lighthouse_audio.hub.download import (
     DownloadError,
@@ -40,6 +44,14 @@ class ChecksumError(DownloadError):
 
 
 def local_path(artifact: Artifact) -> Path:
+    """Where the named file is kept: ``files/<filename>``, or ``files/<member>`` for a zip's."""
+    if artifact.member:
+        return hub_cache_dir() / "files" / member_path(artifact.member)
+    return hub_cache_dir() / "files" / artifact.filename
+
+
+def archive_path(artifact: Artifact) -> Path:
+    """Where a ``member`` entry's zip is downloaded to (and may be put by hand)."""
     return hub_cache_dir() / "files" / artifact.filename
 
 
@@ -71,6 +83,12 @@ def _verify(artifact: Artifact, path: Path, digest: str | None = None) -> Path:
 
 
 def _offline_refusal(artifact: Artifact) -> OfflineError:
+    if artifact.member:
+        return OfflineError(
+            f"{artifact.name}: not in the cache and downloads are off ({offline_reason()}); "
+            f"download {artifact.source} and put it at {archive_path(artifact)} (unpacked on "
+            f"first use), or unzip it so that {local_path(artifact)} exists"
+        )
     return OfflineError(
         f"{artifact.name}: not in the cache and downloads are off ({offline_reason()}); "
         f"download {artifact.source} and put it at {local_path(artifact)}"
@@ -134,6 +152,8 @@ def fetch(name_or_artifact: str | Artifact, progress: bool = True) -> Path:
         except OfflineError:
             raise _offline_refusal(artifact) from None
         return _verify(artifact, path)
+    if artifact.member:
+        return _verify(artifact, _fetch_member(artifact, progress))
     if is_offline():
         raise _offline_refusal(artifact)
     print(f"lighthouse: downloading {artifact.name} from {artifact.source}")
@@ -141,6 +161,20 @@ def fetch(name_or_artifact: str | Artifact, progress: bool = True) -> Path:
         str(artifact.url), placed, expected_sha256=artifact.sha256, progress=progress
     )
     return _verify(artifact, placed, digest)
+
+
+def _fetch_member(artifact: Artifact, progress: bool) -> Path:
+    """Download the zip (unless already there), unpack the member, remove the zip: only the
+    member is kept, and it is what the checksum record covers."""
+    archive = archive_path(artifact)
+    if not archive.is_file():
+        if is_offline():
+            raise _offline_refusal(artifact)
+        print(f"lighthouse: downloading {artifact.name} from {artifact.source}")
+        download_url(str(artifact.url), archive, progress=progress)
+    placed = unpack_member(archive, str(artifact.member), local_path(artifact))
+    archive.unlink(missing_ok=True)
+    return placed
 
 
 def resolve_file(reference: str | os.PathLike, kind: str, progress: bool = True) -> Path:

@@ -33,7 +33,8 @@ __all__ = [
 
 FORMAT = "lighthouse-audio/joint-space"
 VERSION = 1
-TextPooling = Literal["last", "mean"]
+TextPooling = Literal["last", "mean", "first"]
+TEXT_POOLINGS: tuple[str, ...] = ("last", "mean", "first")
 
 
 class JointSpaceError(ValueError):
@@ -68,7 +69,8 @@ class JointSpace(nn.Module):
     """``embed_audio`` (L, Da) -> (L, d) and ``embed_text`` (T, Dt) -> (d,), both unit-norm.
 
     ``text_pooling`` says how a query's token states become one vector before the text head:
-    ``"last"`` (GPT-2 style: the EOT token) or ``"mean"`` (sentence-transformers style).
+    ``"last"`` (GPT-2 style: the EOT token), ``"mean"`` (sentence-transformers style) or
+    ``"first"`` (BERT's [CLS], M2D-CLAP's text embedding).
     ``head_specs`` (``{"audio": {...}, "text": {...}}``) are kept so the space can be saved; spaces
     built from an encoder's own weights (MS-CLAP) leave them empty and are rebuilt, not saved.
 
@@ -89,8 +91,8 @@ class JointSpace(nn.Module):
         input_norm: bool = False,
     ) -> None:
         super().__init__()
-        if text_pooling not in ("last", "mean"):
-            raise ValueError(f"text_pooling must be 'last' or 'mean', got {text_pooling!r}")
+        if text_pooling not in TEXT_POOLINGS:
+            raise ValueError(f"text_pooling must be one of {TEXT_POOLINGS}, got {text_pooling!r}")
         self.feature = feature
         self.audio_head = audio_head
         self.text_head = text_head
@@ -101,6 +103,8 @@ class JointSpace(nn.Module):
 
     def pool_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """(T, Dt) or (B, T, Dt) with no padding -> (Dt,) or (B, Dt)."""
+        if self.text_pooling == "first":
+            return tokens[..., 0, :]
         return tokens[..., -1, :] if self.text_pooling == "last" else tokens.mean(dim=-2)
 
     def audio_rows(self, frames: torch.Tensor) -> torch.Tensor:
@@ -117,6 +121,8 @@ class JointSpace(nn.Module):
         mask = mask.to(tokens.dtype)
         if self.text_pooling == "mean":
             return (tokens * mask[..., None]).sum(-2) / mask.sum(-1, keepdim=True).clamp(min=1)
+        if self.text_pooling == "first":
+            return tokens[:, 0]
         last = (mask.sum(-1).long() - 1).clamp(min=0)  # padding is at the end
         return tokens[torch.arange(len(tokens), device=tokens.device), last]
 
