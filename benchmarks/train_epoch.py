@@ -9,6 +9,7 @@ config (batch 32, lr 1e-4).
 
     python benchmarks/train_epoch.py --device cuda                      # every variant
     python benchmarks/train_epoch.py --device cpu --num-train 512 --num-val 256 --variants fast
+    python benchmarks/train_epoch.py --device cpu --models moment_detr cg_detr --variants plain
 
 Variants: ``plain`` (Lighthouse's way: DataLoader + collate + scipy matching on the host),
 ``fast`` (``resident_data=true assignment=device``), ``fast-static`` (+ ``static_shapes``),
@@ -16,12 +17,15 @@ Variants: ``plain`` (Lighthouse's way: DataLoader + collate + scipy matching on 
 results slightly). For each: milliseconds per training step (median over the timed epoch's
 steps is not available without syncs, so: epoch seconds / steps), one training epoch, one
 validation pass, the epoch scaled to Clotho-Moment's 32,694 queries (when fewer were timed) and
-100 such epochs + validation, and the ratio to Lighthouse's 88 s epoch on an H200.
+100 such epochs + validation, and the ratio to Lighthouse's 88 s epoch on an H200 (QD-DETR's).
+``--models`` times any registered model the same way; a variant a model refuses (e.g.
+``static_shapes`` for models whose outputs depend on the padded length) is reported as refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -40,6 +44,7 @@ from lighthouse_audio.engine.train import AMP_DTYPES, seed_everything, train_one
 from lighthouse_audio.engine.validation import predict
 from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.models.bundle import build_model_bundle
+from lighthouse_audio.registry import MODELS
 
 VARIANTS = {
     "plain": [],
@@ -87,8 +92,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(variant: str, args, device: torch.device, train_set, val_set) -> dict:
-    opt = load_config("qd_detr", "clotho-moment", "clap", [*VARIANTS[variant], *args.overrides])
+def measure(model_name: str, variant: str, args, device: torch.device, train_set, val_set) -> dict:
+    overrides = [*VARIANTS[variant], *args.overrides]
+    opt = load_config(model_name, "clotho-moment", "clap", overrides)
     seed_everything(0)
     model, criterion, postprocessor = build_model_bundle(opt)
     model.to(device)
@@ -129,6 +135,7 @@ def measure(variant: str, args, device: torch.device, train_set, val_set) -> dic
     steps = -(-len(train_set) // opt.bsz)
     full_epoch_s = epoch_s * CLOTHO_MOMENT_TRAIN_QUERIES / len(train_set)
     return {
+        "model": model_name,
         "variant": variant,
         "setup_s": round(setup_s, 2),
         "first_epoch_s": round(warm, 2),
@@ -152,6 +159,7 @@ def main() -> None:
     parser.add_argument("--num-train", type=int, default=32694)
     parser.add_argument("--num-val", type=int, default=4918)
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after a warm-up one")
+    parser.add_argument("--models", nargs="+", default=["qd_detr"], choices=MODELS.names())
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--tf32", action="store_true",
@@ -168,8 +176,11 @@ def main() -> None:
     train_set = in_memory_split(args.num_train, 1, 0, 60, 768, opt)
     val_set = in_memory_split(args.num_val, 2, args.num_train, 60, 768, opt)
     rows = []
-    for variant in args.variants:
-        row = measure(variant, args, device, train_set, val_set)
+    for model_name, variant in itertools.product(args.models, args.variants):
+        try:
+            row = measure(model_name, variant, args, device, train_set, val_set)
+        except ValueError as refusal:  # a setting this model does not take
+            row = {"model": model_name, "variant": variant, "refused": str(refusal)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

@@ -128,9 +128,14 @@ def feature_layer(feature: str) -> dict[str, Any]:
     }
 
 
-def add_derived_keys(cfg: EasyDict, feature: str) -> EasyDict:
-    """Paths Lighthouse derives after merging (same names and layout as Lighthouse)."""
-    cfg.results_dir = os.path.join(cfg.results_dir, cfg.model_name, cfg.dset_name, feature)
+def add_derived_keys(cfg: EasyDict, feature: str, model: str | None = None) -> EasyDict:
+    """Paths Lighthouse derives after merging (same names and layout as Lighthouse).
+
+    The run folder is named after ``model``, the model's config file (Lighthouse's ``--model``),
+    which is ``model_name`` except for variants sharing one (TaskWeave's two configs both say
+    ``model_name: taskweave``)."""
+    folder = model or cfg.model_name
+    cfg.results_dir = os.path.join(cfg.results_dir, folder, cfg.dset_name, feature)
     cfg.ckpt_filepath = os.path.join(cfg.results_dir, cfg.ckpt_filename)
     cfg.train_log_filepath = os.path.join(cfg.results_dir, cfg.train_log_filename)
     cfg.eval_log_filepath = os.path.join(cfg.results_dir, cfg.eval_log_filename)
@@ -164,7 +169,7 @@ def load_config(
         check_layer_keys(path, layer)
         merged.update(layer)
     apply_overrides(merged, overrides)
-    return add_derived_keys(EasyDict(merged), feature)
+    return add_derived_keys(EasyDict(merged), feature, model)
 
 
 def check_layer_keys(path: Path, layer: Mapping[str, Any]) -> None:

@@ -70,40 +70,42 @@ USED_KEYS: dict[str, str] = {
     "label_loss_coef": "classification loss weight",
     "eos_coef": "weight of the background class",
     "lw_saliency": "saliency loss weight",
+    # CG-DETR (models/cg_detr.py, models/cg_detr_criterion.py)
+    "t2v_layers": "CG-DETR: text-to-audio layers",
+    "dummy_layers": "CG-DETR: layers of the dummy-token encoder",
+    "sent_layers": "CG-DETR: layers of the sentence-token encoder",
+    "moment_layers": "CG-DETR: layers of the moment-token encoder",
+    "num_dummies": "CG-DETR: dummy tokens prepended to the text",
+    "total_prompts": "CG-DETR: learned prompts for the global token",
+    "num_prompts": "CG-DETR: prompts combined into each global token",
+    "lw_wattn": "CG-DETR: weight of the attention part of the saliency loss",
+    "lw_ms_align": "CG-DETR: moment-sentence alignment loss weight",
+    "lw_distill": "CG-DETR: attention distillation and dummy orthogonality loss weight",
+    # TaskWeave (models/taskweave.py)
+    "mr2hd": "TaskWeave: MR2HD (true) or HD2MR (false) variant",
+    # TR-DETR (models/tr_detr_criterion.py)
+    "VTC_loss_coef": "TR-DETR: video-text contrastive loss weight",
+    "CTC_loss_coef": "TR-DETR: clip-text contrastive loss weight",
+    # EaTR (models/eatr_criterion.py)
+    "event_coef": "EaTR: event loss weight, times the span and gIoU weights",
+    # UVCOM (models/uvcom.py, models/uvcom_criterion.py)
+    "n_txt_mu": "UVCOM: EM centres fitted to the text",
+    "n_visual_mu": "UVCOM: EM centres fitted to the audio frames",
+    "em_iter": "UVCOM: EM iterations",
+    "sim_loss_coef": "UVCOM: clip-text similarity loss weight (0: no loss_sim)",
+    "neg_choose_epoch": "UVCOM: epoch from which negatives are the least similar texts "
+    "(never reached: training passes no epoch, as Lighthouse's)",
+    "cross_fusion": "UVCOM: cross-fusion ablation; must be false (Lighthouse's value)",
 }
 
-_OTHER_MODEL = "read by another Lighthouse model, not implemented here yet"
 IGNORED_KEYS: dict[str, str] = {
-    "model_ema": "Lighthouse's exponential moving average of the weights is off in every config",
+    "model_ema": "Lighthouse's per-epoch moving average of the weights (on only in its "
+    "TaskWeave configs); not implemented here: weight_average is this project's average",
     "ema_decay": "goes with model_ema",
     "eval_split_name": "Lighthouse names its prediction files with it; runs here name them",
-    **{
-        key: _OTHER_MODEL
-        for key in (
-            "CTC_loss_coef",
-            "VTC_loss_coef",
-            "cross_fusion",
-            "dummy_layers",
-            "em_iter",
-            "event_coef",
-            "lr_gamma",
-            "lw_distill",
-            "lw_ms_align",
-            "lw_wattn",
-            "moment_layers",
-            "mr2hd",
-            "n_txt_mu",
-            "n_visual_mu",
-            "neg_choose_epoch",
-            "neg_loss_coef",
-            "num_dummies",
-            "num_prompts",
-            "sent_layers",
-            "sim_loss_coef",
-            "t2v_layers",
-            "total_prompts",
-        )
-    },  # fmt: skip
+    # in Lighthouse's UVCOM config but read by none of its code either
+    "lr_gamma": "UVCOM's config carries it; Lighthouse's StepLR always uses gamma 0.1",
+    "neg_loss_coef": "UVCOM's config carries it; no Lighthouse loss reads it",
 }
 
 

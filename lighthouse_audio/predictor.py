@@ -35,10 +35,15 @@ from lighthouse_audio.prediction.run import DEFAULT_BATCH_SIZE, EncodedAudio, pr
 from lighthouse_audio.registry import FEATURES
 
 __all__ = [
+    "CGDETRPredictor",
+    "EaTRPredictor",
     "EncodedAudio",
     "MomentDETRPredictor",
     "MomentPredictor",
     "QDDETRPredictor",
+    "TaskWeavePredictor",
+    "TRDETRPredictor",
+    "UVCOMPredictor",
     "build_encoder",
 ]
 
@@ -186,8 +191,42 @@ class QDDETRPredictor(MomentPredictor):
     model_name = "qd_detr"
 
 
+class EaTRPredictor(MomentPredictor):
+    """Lighthouse's ``EaTRPredictor(ckpt, device, feature_name)`` for EaTR checkpoints."""
+
+    model_name = "eatr"
+
+
+class CGDETRPredictor(MomentPredictor):
+    """Lighthouse's ``CGDETRPredictor(ckpt, device, feature_name)`` for CG-DETR checkpoints
+    (predicts without the training-only negative pass, as Lighthouse's predictor does)."""
+
+    model_name = "cg_detr"
+
+
 class MomentDETRPredictor(MomentPredictor):
     """Lighthouse's ``MomentDETRPredictor(ckpt, device, feature_name)`` for Moment-DETR
     checkpoints."""
 
     model_name = "moment_detr"
+
+
+class TRDETRPredictor(MomentPredictor):
+    """Lighthouse's ``TRDETRPredictor(ckpt, device, feature_name)`` for TR-DETR checkpoints."""
+
+    model_name = "tr_detr"
+
+
+class TaskWeavePredictor(MomentPredictor):
+    """Lighthouse's ``TaskWeavePredictor(ckpt, device, feature_name)`` for TaskWeave checkpoints
+    of either variant (both record ``model_name: taskweave``; ``mr2hd`` says which). Predicts
+    with the inference branch (no epoch), as Lighthouse's predictor passes ``epoch_i=None``."""
+
+    model_name = "taskweave"
+
+
+class UVCOMPredictor(MomentPredictor):
+    """Lighthouse's ``UVCOMPredictor(ckpt, device, feature_name)`` for UVCOM checkpoints (30
+    windows per query; predicts without the training-only negative pass)."""
+
+    model_name = "uvcom"

@@ -53,24 +53,30 @@ class Registry:
         self.entry_point_group = entry_point_group
         self.builtins = builtins
         self._plugins: dict[str, Any] = {}
+        self._unlisted: set[str] = set()  # found by get(), left out of names()
         self._loaded = False
 
-    def register(self, plugin: Any = None, *, name: str | None = None) -> Any:
+    def register(self, plugin: Any = None, *, name: str | None = None, listed: bool = True) -> Any:
         """Register ``plugin`` under ``name``, else its ``name`` attribute, else its
         ``__name__``, and return it: ``REGISTRY.register(spec)``, ``@REGISTRY.register`` or
-        ``@REGISTRY.register(name="qd_detr")``. A taken name is an error."""
+        ``@REGISTRY.register(name="qd_detr")``. A taken name is an error. ``listed=False``: an
+        alias that ``get`` finds but ``names`` (CLI choices, listings) leaves out, e.g. the
+        ``model_name`` Lighthouse's checkpoints record for two registered variants."""
         if plugin is None:
-            return lambda obj: self.register(obj, name=name)
+            return lambda obj: self.register(obj, name=name, listed=listed)
         name = name or getattr(plugin, "name", None) or getattr(plugin, "__name__", None)
         if not isinstance(name, str) or not name:
             raise ValueError(f"a {self.kind} plugin needs a name, got {plugin!r}")
         if name in self._plugins:
             raise ValueError(f"{self.kind} '{name}' is already registered")
         self._plugins[name] = plugin
+        if not listed:
+            self._unlisted.add(name)
         return plugin
 
     def unregister(self, name: str) -> Any:
         """Remove and return a plugin (tests register temporary ones)."""
+        self._unlisted.discard(name)
         return self._plugins.pop(name)
 
     def get(self, name: str) -> Any:
@@ -83,7 +89,7 @@ class Registry:
 
     def names(self) -> list[str]:
         self.load()
-        return sorted(self._plugins)
+        return sorted(name for name in self._plugins if name not in self._unlisted)
 
     def __iter__(self) -> Iterator[Any]:
         """The plugins, by name."""

@@ -121,3 +121,16 @@ def test_lighthouse_list_prints_plugins_and_pairs(capsys):
     assert "baselines:\n  sliding_window  (not trained; use lighthouse tune-baseline)" in out
     assert "  aisfx-minilm  [audio]" in out
     assert "  clotho-moment + clap" in out and "  castella + aisfx-minilm" in out
+
+
+def test_unlisted_alias_is_found_but_not_listed():
+    """An alias (e.g. the model_name two registered variants share) builds but is no choice."""
+    reg = Registry("widget", entry_point_group="lighthouse_audio.tests.none")
+    reg.register(1, name="variant_a")
+    reg.register(2, name="shared", listed=False)
+    assert reg.get("shared") == 2 and reg.names() == ["variant_a"] and "shared" not in reg
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register(3, name="shared")
+    assert reg.unregister("shared") == 2
+    reg.register(4, name="shared")
+    assert reg.names() == ["shared", "variant_a"]

@@ -177,10 +177,14 @@ def resumed_run_config(args: argparse.Namespace, overrides: list[str]):
     ckpt = load_checkpoint(args.resume)
     check_resumable(ckpt, args.resume)
     saved = dict(ckpt["opt"])
+    # The run folder results_dir/<model>/<dataset>/<feature> is named after --model (the model's
+    # config file, e.g. taskweave_mr2hd, whose model_name is taskweave).
+    run_folder = Path(str(saved.get("results_dir", ""))).parts[-3:]
     identity = (("model", "model_name"), ("dataset", "dset_name"), ("feature", "a_feat_types"))
     for flag, key in identity:
         given = getattr(args, flag)
-        if given is not None and given != saved.get(key):
+        accepted = {saved.get(key)} | ({run_folder[0]} if flag == "model" and run_folder else set())
+        if given is not None and given not in accepted:
             raise ValueError(
                 f"--resume: --{flag} {given} differs from the run's {saved.get(key)}; "
                 "a resumed run keeps its model, dataset and feature"
@@ -189,7 +193,7 @@ def resumed_run_config(args: argparse.Namespace, overrides: list[str]):
     wanted = {key: requested[key] for key in (parse_override(text)[0] for text in overrides)}
     if "results_dir" in wanted:  # the base of the folder the run lies in: nothing changes
         base = str(wanted["results_dir"])
-        derived = os.path.join(base, saved["model_name"], saved["dset_name"], saved["a_feat_types"])
+        derived = os.path.join(base, *run_folder)
         if os.path.abspath(derived) == os.path.abspath(args.resume.parent):
             del wanted["results_dir"]
     return EasyDict(resumed_config(ckpt, wanted))

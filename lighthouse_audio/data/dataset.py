@@ -15,6 +15,11 @@ An item is ``dict(meta, model_inputs, targets)``:
 ``Lv = ctx_l = min(max_v_l, audio frames after cutting to max_a_l)``: with no video stream the
 context starts at ``max_v_l`` and drops to the audio length.
 
+``saliency_clip`` says how long a frame is for the saliency labels: ``clip_length`` (Lighthouse's
+``StartEndDataset``) or ``duration / ctx_l`` (``"duration"``, its ``CGDETR_StartEndDataset``;
+the same when the annotation's duration equals the frame count). Span targets always use
+``clip_length``.
+
 Reproducibility: targets are drawn from Python's ``random`` in Lighthouse's order (see
 ``targets.py``). As in Lighthouse, a query with more than ``max_windows`` windows has its window
 list shuffled *in place*, and the shuffled order persists into the next epoch's shuffle (in
@@ -40,6 +45,8 @@ from lighthouse_audio.data.targets import (
     span_targets,
     temporal_endpoint_features,
 )
+
+SALIENCY_CLIPS = ("clip_length", "duration")
 
 
 def build_model_inputs(
@@ -73,6 +80,7 @@ class MomentDataset(Dataset):
         max_windows: int,
         clip_length: float,
         load_labels: bool = True,
+        saliency_clip: str = "clip_length",
     ) -> None:
         self.queries = list(queries)
         self.audio_store = audio_store
@@ -84,8 +92,13 @@ class MomentDataset(Dataset):
             raise ValueError(f"max_windows must be positive, got {max_windows}")
         if clip_length <= 0:
             raise ValueError(f"clip_length must be positive, got {clip_length}")
+        if saliency_clip not in SALIENCY_CLIPS:
+            raise ValueError(
+                f"saliency_clip {saliency_clip!r}: choose from {', '.join(SALIENCY_CLIPS)}"
+            )
         self.max_windows = max_windows
         self.clip_length = clip_length
+        self.saliency_clip = saliency_clip
         self.load_labels = load_labels
         if load_labels:
             unlabelled = [q.qid for q in self.queries if not q.relevant_windows]
@@ -102,6 +115,12 @@ class MomentDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.queries)
+
+    def saliency_clip_length(self, query: MomentQuery, ctx_l: int) -> float:
+        """Seconds per frame for this query's saliency labels (see ``saliency_clip``)."""
+        if self.saliency_clip == "duration":
+            return query.duration / ctx_l  # CG-DETR's dataset: the annotation's duration
+        return self.clip_length
 
     def text_name(self, query: MomentQuery) -> str:
         return text_name(query.qid)
@@ -126,7 +145,8 @@ class MomentDataset(Dataset):
             spans = span_targets(windows, ctx_l, self.clip_length, self.max_windows)
             first = windows[0]
             pos_mask = positive_frame_mask(first, ctx_l, self.clip_length)
-            pos, neg, all_labels = saliency_labels(first, ctx_l, self.clip_length)
+            saliency_clip = self.saliency_clip_length(query, ctx_l)
+            pos, neg, all_labels = saliency_labels(first, ctx_l, saliency_clip)
             item["targets"] = {
                 "span_labels": spans,
                 "saliency_pos_labels": pos,

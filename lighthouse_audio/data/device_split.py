@@ -37,7 +37,11 @@ import torch
 from torch import Tensor
 
 from lighthouse_audio.data.dataset import MomentDataset
-from lighthouse_audio.data.targets import saliency_frame_range, span_targets
+from lighthouse_audio.data.targets import (
+    positive_frame_range,
+    saliency_frame_range,
+    span_targets,
+)
 
 __all__ = ["DeviceBatches", "DeviceSplit", "SplitArrays", "epoch_order", "shard"]
 
@@ -53,7 +57,8 @@ class SplitArrays:
     audio_length ``[V]`` and text_length ``[N]``, the frames and tokens the model reads;
     vid_index ``[N]``, the row of ``audio`` of each query; with labels, spans ``[N, W, 2]`` (the
     normalised centre and width of every window, as ``span_targets`` computes them),
-    frame_range ``[N, W, 2]`` (every window's first and last saliency frame) and num_windows.
+    frame_range ``[N, W, 2]`` (every window's first and last saliency frame), pos_range
+    ``[N, W, 2]`` (the frames ``src_pos_mask`` marks for it, end exclusive) and num_windows.
     """
 
     queries: list[dict]
@@ -65,6 +70,7 @@ class SplitArrays:
     max_windows: int
     spans: Tensor | None = None
     frame_range: Tensor | None = None
+    pos_range: Tensor | None = None
     num_windows: np.ndarray | None = None
 
     @classmethod
@@ -99,13 +105,19 @@ class SplitArrays:
         most = int(arrays.num_windows.max())
         arrays.spans = torch.zeros(len(windows), most, 2)
         arrays.frame_range = torch.zeros(len(windows), most, 2, dtype=torch.int64)
+        arrays.pos_range = torch.zeros(len(windows), most, 2, dtype=torch.int64)
         for i, (w, ctx_l) in enumerate(zip(windows, ctx, strict=True)):
             # the plain path's own arithmetic, one window at a time (no shuffle: <= 1 kept)
             for j, window in enumerate(w):
                 clip = dataset.clip_length
                 arrays.spans[i, j] = span_targets([list(window)], int(ctx_l), clip, 1)
+                # saliency frames may use another clip length (CG-DETR: duration / frames)
+                saliency_clip = dataset.saliency_clip_length(dataset.queries[i], int(ctx_l))
                 arrays.frame_range[i, j] = torch.tensor(
-                    saliency_frame_range(window, int(ctx_l), clip)
+                    saliency_frame_range(window, int(ctx_l), saliency_clip)
+                )
+                arrays.pos_range[i, j] = torch.tensor(
+                    positive_frame_range(window, int(ctx_l), clip)
                 )
         return arrays
 
@@ -134,6 +146,7 @@ class DeviceSplit:
             self.num_windows = arrays.num_windows
             self.spans = arrays.spans.to(self.device)
             self.frame_range = arrays.frame_range.to(self.device)
+            self.pos_range = arrays.pos_range.to(self.device)
             self.num_windows_device = torch.from_numpy(self.num_windows).to(self.device)
 
     @classmethod
@@ -198,6 +211,7 @@ class DeviceSplit:
         kept = np.minimum(counts, self.max_windows)
         width = int(kept.max())
         spans, ranges = self.spans[index], self.frame_range[index]  # [B, W, 2]
+        pos_ranges = self.pos_range[index]  # [B, W, 2]
         if (counts > self.max_windows).any():  # a random max_windows of them, in random order
             count = self.num_windows_device[index]
             keys = torch.rand(spans.shape[:2], device=self.device, generator=generator)
@@ -207,6 +221,7 @@ class DeviceSplit:
             order = keys.masked_fill(columns >= count[:, None], 2.0).argsort(dim=1)
             spans = spans.gather(1, order[..., None].expand(-1, -1, 2))
             ranges = ranges.gather(1, order[..., None].expand(-1, -1, 2))
+            pos_ranges = pos_ranges.gather(1, order[..., None].expand(-1, -1, 2))
         spans = spans[:, :width]
         start, end = ranges[:, 0, 0], ranges[:, 0, 1]  # the first (kept) window's frames
 
@@ -224,6 +239,10 @@ class DeviceSplit:
             "saliency_pos_labels": pos,
             "saliency_neg_labels": neg,
             "saliency_all_labels": inside.float(),
+            # TR-DETR's CTC target (data.targets.positive_frame_mask), from the same window
+            "src_pos_mask": (
+                (positions >= pos_ranges[:, 0, :1]) & (positions < pos_ranges[:, 0, 1:])
+            ).float(),
         }
 
 

@@ -49,7 +49,10 @@ def build_dataset(
     stores: FeatureStores,
     load_labels: bool = True,
     require_windows: bool = True,
+    saliency_clip: str = "clip_length",
 ) -> MomentDataset:
+    """The annotations at ``annotation_path`` over ``stores``; ``saliency_clip``: see
+    ``MomentDataset`` (a model's ``dataset_options``, models/training_inputs.py)."""
     queries = load_queries(
         annotation_path, require_windows=require_windows, has_features=stores.audio.exists
     )
@@ -63,6 +66,7 @@ def build_dataset(
         max_windows=opt["max_windows"],
         clip_length=opt["clip_length"],
         load_labels=load_labels,
+        saliency_clip=saliency_clip,
     )
 
 

@@ -100,11 +100,21 @@ def positive_frame_mask(first_window: list[float], ctx_l: int, clip_length: floa
     late frames, copies the original zeros back over its first ``ctx_l`` frames, then cuts it to
     ``ctx_l`` for the audio datasets.
     """
+    first, last = positive_frame_range(first_window, ctx_l, clip_length)
+    mask = torch.zeros(ctx_l, dtype=torch.float32)
+    mask[first:last] = 1
+    return mask
+
+
+def positive_frame_range(
+    first_window: list[float], ctx_l: int, clip_length: float
+) -> tuple[int, int]:
+    """The frames :func:`positive_frame_mask` marks, as ``(first, end)`` (end exclusive);
+    ``(0, 0)`` when the mask is all zero (the window reaches past the context)."""
     first = math.floor(first_window[0] / clip_length)
     last = math.ceil(first_window[1] / clip_length)  # exclusive
     if first == last:
         last += 1
-    mask = torch.zeros(ctx_l, dtype=torch.float32)
-    if last <= ctx_l:
-        mask[max(first, 0) : last] = 1
-    return mask
+    if last > ctx_l:
+        return 0, 0
+    return max(first, 0), last

@@ -44,6 +44,7 @@ from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
 from lighthouse_audio.models.joint_prior import with_joint_prior_heads
+from lighthouse_audio.models.training_inputs import dataset_options, training_inputs
 
 TRAIN_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str}\n"
 EVAL_LOG_FORMAT = "{time_str} [Epoch] {epoch:03d} [Loss] {loss_str} [Metrics] {eval_metrics_str}\n"
@@ -86,19 +87,26 @@ def train_one_epoch(
 
     Loss values stay on the device until the epoch ends (one host sync per epoch, not one per
     step); under data parallelism they are averaged over every rank's batches. ``after_step``
-    runs after every optimizer step (the weight average's update).
+    runs after every optimizer step (the weight average's update). The minimised loss is
+    ``criterion.objective(losses)`` where the criterion has one (TaskWeave's task weighting),
+    else the ``weight_dict``-weighted sum, as Lighthouse's ``train.py`` does.
     """
     model.train()
     criterion.train()
     weight_dict = criterion.weight_dict
+    objective = getattr(criterion, "objective", None)
     sums: dict[str, torch.Tensor] = {}
     num_batches = 0
-    for _, inputs, targets in tqdm(loader, desc=desc, leave=False, disable=not progress):
+    for metas, inputs, targets in tqdm(loader, desc=desc, leave=False, disable=not progress):
         inputs, targets = move_to_device(inputs, targets, device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            outputs = model(**inputs)
+            # a model may read more in training (CG-DETR: vid, targets; models/training_inputs)
+            outputs = model(**inputs, **training_inputs(model, metas, targets))
             loss_dict = criterion(outputs, targets)
-        loss = sum(loss_dict[k] * weight_dict[k] for k in loss_dict if k in weight_dict)
+        if objective is not None:
+            loss = objective(loss_dict)
+        else:
+            loss = sum(loss_dict[k] * weight_dict[k] for k in loss_dict if k in weight_dict)
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -212,12 +220,13 @@ def train(
         opt[FEATURE_MANIFEST_KEY] = manifest.to_dict()
     changes = changed_keys(resumed_opt, opt) if resumed_opt is not None else {}
     num_workers = int(opt.get("num_workers", 0)) if device.type == "cuda" else 0
-    train_data = EpochData(build_dataset(opt, opt.train_path, stores), opt, device, world,
-                           num_workers)  # fmt: skip
+    data_options = dataset_options(model)  # how the model's targets are drawn (CG-DETR's)
+    train_data = EpochData(build_dataset(opt, opt.train_path, stores, **data_options), opt,
+                           device, world, num_workers)  # fmt: skip
     val_data = None
     if opt.get("eval_path"):
-        val_data = EpochData(build_dataset(opt, opt.eval_path, stores), opt, device, world,
-                             num_workers)  # fmt: skip
+        val_data = EpochData(build_dataset(opt, opt.eval_path, stores, **data_options), opt,
+                             device, world, num_workers)  # fmt: skip
     ground_truth = [q.to_dict() for q in val_data.dataset.queries] if val_data else []
     step_model = world.wrap(model, device)
     if opt.get("compile_model"):
@@ -247,6 +256,11 @@ def train(
     selection_metric = opt.get("selection_metric") or SELECTION_METRIC
     epochs = tqdm(range(state.epoch + 1, opt.n_epoch), desc="epochs", disable=not progress)
     for epoch in epochs:
+        # Models whose forward depends on the epoch (TaskWeave) learn it, for training and for
+        # this epoch's validation, as Lighthouse passes the epoch to both.
+        for module in {id(m): m for m in (model, eval_model)}.values():
+            if hasattr(module, "set_epoch"):
+                module.set_epoch(epoch)
         # Ranks share the data order (drawn from seed + epoch) but not their dropout draws.
         seed_everything(opt.seed + epoch + RANK_SEED_STRIDE * world.rank)
         losses = train_one_epoch(

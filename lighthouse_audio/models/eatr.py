@@ -1,0 +1,280 @@
+"""EaTR (Jang et al., ICCV 2023: event-aware video-text retrieval) for audio moment retrieval,
+compatible with Lighthouse.
+
+The network loads Lighthouse's EaTR checkpoints with ``strict=True`` and reproduces its eval-mode
+outputs. Projected audio frames and text tokens are encoded together (Moment-DETR's encoder);
+slot attention over the audio frames proposes ``Q`` events, whose spans become the decoder's
+first reference points; a DAB-style decoder, gated by the max-pooled text in its first layer,
+refines them into moments. Pseudo events found in the raw input by a self-similarity kernel
+(``models/eatr_events.py``) supervise the event stage (``models/eatr_criterion.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lighthouse_audio.registry import MODELS
+
+from .bundle import ModelBundle
+from .eatr_criterion import build_eatr_criterion
+from .eatr_events import pseudo_event_spans
+from .eatr_transformer import EaTRTransformer
+from .input_projection import context_dim, input_projection
+from .layers import MLP, inverse_sigmoid
+from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
+from .postprocess import build_batch_postprocessor
+
+__all__ = ["EaTR", "EaTRConfig", "build", "build_model"]
+
+
+class EaTR(nn.Module):
+    """Event-aware moment retrieval: events from slot attention, moments from a DAB decoder.
+
+    Args:
+        txt_dim: text feature width (768 for CLAP).
+        vid_dim: width of the "video" context; in ``audio_tef`` mode the 2-d TEF plus the audio
+            width (TEF first), since ``src_aud`` is appended to ``src_vid``.
+        hidden_dim: model width (any even multiple of ``nheads``).
+        nheads, enc_layers, dec_layers, dim_feedforward, dropout: transformer settings.
+        num_queries: number of event slots = span queries.
+        n_input_proj: input projection blocks (1 to 3).
+        input_dropout: dropout inside the input projections.
+        aux_loss: also return every earlier decoder layer's predictions in ``aux_outputs``.
+        max_q_l: size of the (unused) learned text position table.
+    """
+
+    def __init__(
+        self,
+        txt_dim: int,
+        vid_dim: int,
+        hidden_dim: int = 256,
+        nheads: int = 8,
+        enc_layers: int = 2,
+        dec_layers: int = 2,
+        dim_feedforward: int = 1024,
+        num_queries: int = 10,
+        n_input_proj: int = 2,
+        input_dropout: float = 0.5,
+        dropout: float = 0.1,
+        aux_loss: bool = True,
+        max_q_l: int = 32,
+    ) -> None:
+        super().__init__()
+        _check_dims(hidden_dim, nheads)
+        if not 1 <= n_input_proj <= 3:
+            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        if dec_layers < 1:
+            raise ValueError(f"dec_layers must be at least 1, got {dec_layers}")
+        self.hidden_dim = hidden_dim
+        self.num_queries = num_queries
+        self.num_dec_layers = dec_layers
+        self.aux_loss = aux_loss
+
+        # Construction order = Lighthouse's (positions first here, unlike Moment-DETR), so a
+        # seed gives the same initial weights.
+        self.position_embed = PositionEmbeddingSine(hidden_dim, normalize=True)
+        # Built for checkpoint compatibility only: text tokens get zero positions.
+        txt_position_embed = TrainablePositionalEncoding(max_q_l, hidden_dim, input_dropout)
+        self.transformer = EaTRTransformer(
+            hidden_dim, nheads, enc_layers, dec_layers, dim_feedforward, dropout, num_queries
+        )
+        self.txt_position_embed = txt_position_embed  # registered after: state_dict order
+        self.input_txt_proj = input_projection(txt_dim, hidden_dim, n_input_proj, input_dropout)
+        self.input_vid_proj = input_projection(vid_dim, hidden_dim, n_input_proj, input_dropout)
+        self.saliency_proj = nn.Linear(hidden_dim, 1)
+        self.event_span_embed = MLP(hidden_dim, hidden_dim, 2, 3)
+        nn.init.zeros_(self.event_span_embed.layers[-1].weight)
+        nn.init.zeros_(self.event_span_embed.layers[-1].bias)
+        self.moment_span_embed = MLP(hidden_dim, hidden_dim, 2, 3)
+        nn.init.zeros_(self.moment_span_embed.layers[-1].weight)
+        nn.init.zeros_(self.moment_span_embed.layers[-1].bias)
+        self.class_embed = nn.Linear(hidden_dim, 2)  # 0: foreground, 1: background
+        # The decoder refines its references with the same heads (shared modules: their
+        # weights appear under both names in the state dict, as in Lighthouse).
+        self.transformer.decoder.moment_span_embed = self.moment_span_embed
+        self.transformer.decoder.event_span_embed = self.event_span_embed
+
+    def forward(
+        self,
+        src_txt: Tensor,
+        src_txt_mask: Tensor,
+        src_vid: Tensor,
+        src_vid_mask: Tensor,
+        src_aud: Tensor | None = None,
+        src_aud_mask: Tensor | None = None,
+    ) -> dict[str, Any]:
+        """Predict moments, events and frame saliency.
+
+        Args:
+            src_txt: ``[B, Lt, txt_dim]`` text tokens; src_txt_mask: ``[B, Lt]``, 1 valid, 0 pad.
+            src_vid: ``[B, Lv, Dv]`` context (the TEF in ``audio_tef`` mode);
+                src_vid_mask: ``[B, Lv]``, 1 valid, 0 pad. This is the only context mask used.
+            src_aud: ``[B, Lv, Da]`` audio frames, appended to ``src_vid`` (``Dv + Da == vid_dim``).
+            src_aud_mask: accepted for Lighthouse's call signature and ignored, as in Lighthouse.
+
+        Returns:
+            A dict, in this key order:
+            - ``pred_logits``: ``[B, Q, 2]``, class 0 = foreground.
+            - ``pred_spans``: ``[B, Q, 2]`` normalised (center, width) after a sigmoid.
+            - ``pseudo_event_spans``: B tensors ``[n_s, 2]`` (cxw), the event targets.
+            - ``pred_event_spans``: ``[B, Q, 2]`` the slot-attention events (cxw, sigmoid).
+            - ``saliency_scores``: ``[B, Lv]`` for every frame, padding included.
+            - ``aux_outputs`` (if ``aux_loss``): ``dec_layers - 1`` dicts with ``pred_logits`` and
+              ``pred_spans`` of the earlier decoder layers.
+        """
+        if src_txt.shape[1] == 0:
+            raise ValueError("EaTR needs at least one text token per batch, got Lt == 0")
+        if src_aud is not None:
+            src_vid = torch.cat((src_vid, src_aud), dim=2)
+        # From the raw [TEF | audio] input, padding included (Lighthouse's order of steps).
+        pseudo_events = pseudo_event_spans(src_vid, src_vid_mask)
+
+        vid = self.input_vid_proj(src_vid)  # [B, Lv, d]
+        txt = self.input_txt_proj(src_txt)  # [B, Lt, d]
+        # Max over every token, padding included, as in Lighthouse (depends on the padding).
+        txt_global = txt.max(dim=1).values  # [B, d]
+        num_frames = vid.shape[1]
+        src = torch.cat((vid, txt), dim=1)
+        pad_mask = ~torch.cat((src_vid_mask, src_txt_mask), dim=1).bool()
+        pos_vid = self.position_embed(vid, src_vid_mask)
+        pos = torch.cat((pos_vid, torch.zeros_like(txt)), dim=1)  # text positions are zero
+        hs, memory, references = self.transformer(
+            src, pad_mask, pos, vid, pos_vid, ~src_vid_mask.bool(), txt_global
+        )
+
+        event_coord = self.event_span_embed(hs[0]).sigmoid()  # from event_norm(slots)
+        moments = hs[-self.num_dec_layers :]
+        outputs_coord = (self.moment_span_embed(moments) + inverse_sigmoid(references)).sigmoid()
+        outputs_class = self.class_embed(moments)  # [layers, B, Q, 2]
+        out: dict[str, Any] = {
+            "pred_logits": outputs_class[-1],
+            "pred_spans": outputs_coord[-1],
+            "pseudo_event_spans": pseudo_events,
+            "pred_event_spans": event_coord,
+            "saliency_scores": self.saliency_proj(memory[:, :num_frames]).squeeze(-1),
+        }
+        if self.aux_loss:
+            out["aux_outputs"] = [
+                {"pred_logits": logits, "pred_spans": spans}
+                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
+            ]
+        return out
+
+
+def _check_dims(hidden_dim: int, nheads: int) -> None:
+    if nheads <= 0 or hidden_dim % nheads:
+        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
+    if hidden_dim % 2:
+        # Frame positions and span embeddings interleave sine/cosine pairs over the width.
+        raise ValueError(f"hidden_dim must be even, got {hidden_dim}")
+
+
+@dataclass(frozen=True)
+class EaTRConfig:
+    """The config keys the network reads (Lighthouse's names), checked once.
+
+    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
+    key or an impossible value is a one-line ``ValueError`` naming the key.
+    """
+
+    t_feat_dim: int
+    context_dim: int
+    hidden_dim: int = 256
+    nheads: int = 8
+    enc_layers: int = 2
+    dec_layers: int = 2
+    dim_feedforward: int = 1024
+    num_queries: int = 10
+    n_input_proj: int = 2
+    input_dropout: float = 0.5
+    dropout: float = 0.1
+    aux_loss: bool = True
+    max_q_l: int = 32
+    span_loss_type: str = "l1"
+    position_embedding: str = "sine"
+    event_coef: float = 3.0
+
+    @classmethod
+    def from_opt(cls, opt: Mapping[str, Any]) -> EaTRConfig:
+        names = [f.name for f in fields(cls) if f.name != "context_dim"]
+        missing = [name for name in names if name not in opt]
+        if missing:
+            raise ValueError(f"eatr config lacks {', '.join(missing)}")
+        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
+        config.check()
+        return config
+
+    def check(self) -> None:
+        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if int(self.enc_layers) < 0:
+            raise ValueError(f"enc_layers must be at least 0, got {self.enc_layers}")
+        for name in ("input_dropout", "dropout"):
+            if not 0 <= float(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if float(self.event_coef) < 0:
+            raise ValueError(f"event_coef must be at least 0, got {self.event_coef}")
+        _check_dims(int(self.hidden_dim), int(self.nheads))
+        if self.span_loss_type != "l1":
+            raise ValueError(f"span_loss_type must be 'l1', got {self.span_loss_type!r}")
+        if self.position_embedding not in ("sine", "v2"):
+            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+
+
+def build_model(opt: Mapping[str, Any]) -> EaTR:
+    """Build EaTR from Lighthouse's flat config keys (an EasyDict or a plain dict)."""
+    cfg = EaTRConfig.from_opt(opt)
+    return EaTR(
+        txt_dim=cfg.t_feat_dim,
+        vid_dim=cfg.context_dim,
+        hidden_dim=cfg.hidden_dim,
+        nheads=cfg.nheads,
+        enc_layers=cfg.enc_layers,
+        dec_layers=cfg.dec_layers,
+        dim_feedforward=cfg.dim_feedforward,
+        num_queries=cfg.num_queries,
+        n_input_proj=cfg.n_input_proj,
+        input_dropout=cfg.input_dropout,
+        dropout=cfg.dropout,
+        aux_loss=cfg.aux_loss,
+        max_q_l=cfg.max_q_l,
+    )
+
+
+def _refuse_unsupported_options(opt: Mapping[str, Any]) -> None:
+    """QD-DETR's extensions need its global token and negative pass; static shapes change what
+    EaTR computes."""
+    if opt.get("joint_prior"):
+        raise ValueError("joint_prior is a qd_detr option; eatr has no joint prior")
+    if float(opt.get("neg_label_loss_coef") or 0) > 0:
+        raise ValueError(
+            "neg_label_loss_coef is a qd_detr option (it decodes the negative pass, which "
+            "eatr does not have); leave it at 0"
+        )
+    if opt.get("static_shapes"):
+        raise ValueError(
+            "static_shapes pads every batch to max_v_l/max_q_l, which changes EaTR's outputs "
+            "(its text max-pool, slot attention and pseudo events include padded positions); "
+            "leave it off (--fast without it works)"
+        )
+
+
+@MODELS.register(name="eatr")
+def build(opt: Mapping[str, Any]) -> ModelBundle:
+    """EaTR with its criterion (hinge-only saliency, event losses) and Lighthouse's evaluation
+    post-processing.
+
+    The network's keys are :class:`EaTRConfig`; the matchers' and losses' are read by
+    ``build_eatr_criterion``, the clamp by ``build_batch_postprocessor``."""
+    _refuse_unsupported_options(opt)
+    return ModelBundle(
+        model=build_model(opt),
+        criterion=build_eatr_criterion(opt),
+        postprocessor=build_batch_postprocessor(opt),
+    )
