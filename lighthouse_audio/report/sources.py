@@ -21,8 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-METHOD_NAMES = {"qd_detr": "AM-DETR", "sliding_window": "Sliding window"}
-"""``model_name`` of a run's config -> the method's name in the paper's tables."""
+METHOD_NAMES = {
+    "qd_detr": "AM-DETR",
+    "moment_detr": "Moment-DETR",
+    "cg_detr": "CG-DETR",
+    "eatr": "EaTR",
+    "uvcom": "UVCOM",
+    "tr_detr": "TR-DETR",
+    "taskweave_mr2hd": "TaskWeave (MR2HD)",
+    "taskweave_hd2mr": "TaskWeave (HD2MR)",
+    "sliding_window": "Sliding window",
+}
+"""A run's ``--model`` (its folder, ``results/<model>/<dataset>/<feature>``; else ``model_name``)
+-> the method's name in the paper's tables."""
 
 MR_METRICS = {
     "R1@0.5": "MR-full-R1@0.5",
@@ -94,7 +105,11 @@ def load_run(run_dir: Path) -> MREntry:
         raise ValueError(f"{run_dir}: no test_metrics.json or best_val_metrics.json")
     metrics_path, split = found
     metrics = _read_json(metrics_path)
+    # the run folder names the variant where one model_name has two configs (TaskWeave's)
     model_name = str(config["model_name"])
+    results_parts = Path(str(config.get("results_dir", ""))).parts
+    if len(results_parts) >= 3 and results_parts[-3].startswith(model_name):
+        model_name = results_parts[-3]
     window = config.get("window")
     return MREntry(
         method=METHOD_NAMES.get(model_name, model_name),

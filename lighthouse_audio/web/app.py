@@ -199,6 +199,7 @@ def build_app(predictor: Any, config: ServeConfig) -> Any:
 def launch(predictor: Any, config: ServeConfig, block: bool = True) -> Any:
     """Build and start the app; returns it (with ``block=False``, the server runs in a thread)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
+    config.workdir.mkdir(parents=True, exist_ok=True)  # pictures are written there per request
     app = build_app(predictor, config)
     app.launch(
         server_name=config.host,

@@ -243,3 +243,21 @@ def test_bad_input_is_one_line_naming_the_path(tmp_path: Path, case: str, capsys
     err = capsys.readouterr().err
     assert str(path) in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("model_name", "folder", "method"),
+    [
+        ("cg_detr", "cg_detr", "CG-DETR"),
+        ("taskweave", "taskweave_hd2mr", "TaskWeave (HD2MR)"),
+        ("taskweave", "taskweave_mr2hd", "TaskWeave (MR2HD)"),
+        ("my_detr", "my_detr", "my_detr"),  # a third-party model keeps its own name
+    ],
+)
+def test_each_model_has_its_method_name(tmp_path: Path, model_name, folder, method) -> None:
+    from lighthouse_audio.report.sources import load_run
+
+    results_dir = tmp_path / "results" / folder / "castella" / "clap"
+    config = {"model_name": model_name, "dset_name": "castella", "results_dir": str(results_dir)}
+    run_dir = _run(tmp_path, "run", config, val=_brief(1, 2, 3, 4, 5))
+    assert load_run(run_dir).method == method

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lighthouse_audio.registry import MODELS
 from tests.conftest import SHARED
 
 gr = pytest.importorskip("gradio")
@@ -29,21 +30,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """AM-DETR with random weights on the real offline encoder's feature dims (aisfx-minilm)."""
+def random_checkpoint(model: str, folder: Path) -> Path:
+    """``model`` with random weights on the real offline encoder's feature dims (aisfx-minilm)."""
     from lighthouse_audio.config import load_config
     from lighthouse_audio.engine.train import lighthouse_checkpoint
     from lighthouse_audio.models.bundle import build_model_bundle
 
-    opt = load_config("qd_detr", "custom", "aisfx-minilm", ["max_v_l=11", "max_a_l=11"])
+    opt = load_config(model, "custom", "aisfx-minilm", ["max_v_l=11", "max_a_l=11"])
     torch.manual_seed(0)
-    model = build_model_bundle(opt).model
-    optimizer = torch.optim.AdamW(model.parameters())
+    network = build_model_bundle(opt).model
+    optimizer = torch.optim.AdamW(network.parameters())
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 400)
-    path = tmp_path_factory.mktemp("serve") / "model.ckpt"
-    torch.save(lighthouse_checkpoint(model, optimizer, scheduler, 0, opt), path)
+    path = folder / f"{model}.ckpt"
+    torch.save(lighthouse_checkpoint(network, optimizer, scheduler, 0, opt), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return random_checkpoint("qd_detr", tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +210,24 @@ def test_in_a_real_browser_upload_type_see_and_play_a_moment(server, tmp_path):
 def _seconds(hms: str) -> float:
     h, m, s = hms.split(":")
     return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS.names() if m != "qd_detr"])
+def test_every_model_serves_moments(model, tmp_path):
+    """The app is the model's predictor behind a page: each registered model answers a query."""
+    pytest.importorskip("aisfx")
+    gradio_client = pytest.importorskip("gradio_client")
+    from lighthouse_audio.predictor import MomentPredictor
+    from lighthouse_audio.web.app import ServeConfig, launch
+
+    predictor = MomentPredictor(random_checkpoint(model, tmp_path))
+    config = ServeConfig(port=_free_port(), recordings=None, workdir=tmp_path / "work")
+    app = launch(predictor, config, block=False)
+    try:
+        client = gradio_client.Client(f"http://127.0.0.1:{config.port}/", verbose=False)
+        table, status = _find(client, upload=SHORT, queries="a dog barks", top_k=2)[1:3]
+    finally:
+        app.close()
+    rows = table["data"]
+    assert [r[0] for r in rows] == ["a dog barks"] * len(rows) and 1 <= len(rows) <= 2
+    assert SHORT.name in status
