@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -35,7 +35,15 @@ from .bundle import ModelBundle
 from .cg_detr_criterion import build_cg_detr_criterion, relevant_clips
 from .cg_detr_transformer import CGDETRTransformer, CGEncoderLayer, Encoded
 from .input_projection import LinearLayer, context_dim, input_projection
-from .layers import MLP, inverse_sigmoid
+from .layers import MLP, aux_outputs, inverse_sigmoid
+from .options import (
+    AT_LEAST_1,
+    check_config,
+    check_dims,
+    detr_arguments,
+    read_config,
+    refuse_options,
+)
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .transformer import TransformerEncoder
@@ -106,9 +114,7 @@ class CGDETR(nn.Module):
         num_prompts: int = 2,
     ) -> None:
         super().__init__()
-        _check_dims(hidden_dim, nheads)
-        if not 1 <= n_input_proj <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        _check_dims(hidden_dim, nheads, n_input_proj)
         self.hidden_dim = hidden_dim
         self.num_queries = num_queries
         self.aux_loss = aux_loss
@@ -265,10 +271,7 @@ class CGDETR(nn.Module):
         out["src_vid"] = moment["src_vid"]
         out["video_mask"] = src_vid_mask
         if self.aux_loss:
-            out["aux_outputs"] = [
-                {"pred_logits": logits, "pred_spans": spans}
-                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
-            ]
+            out["aux_outputs"] = aux_outputs(outputs_class, outputs_coord)
         return out
 
     def _encode(
@@ -349,14 +352,13 @@ class CGDETR(nn.Module):
         return torch.sum(frames * query, dim=-1) / math.sqrt(self.hidden_dim)
 
 
-def _check_dims(hidden_dim: int, nheads: int) -> None:
-    if nheads <= 0 or hidden_dim % nheads:
-        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
+def _check_dims(hidden_dim: int, nheads: int, n_input_proj: int) -> None:
     if hidden_dim % HELPER_HEADS:
         raise ValueError(
             f"CG-DETR needs hidden_dim divisible by {HELPER_HEADS}, got {hidden_dim}: its dummy "
             f"and sentence encoders always use {HELPER_HEADS} heads (as in Lighthouse)"
         )
+    check_dims(hidden_dim, nheads, n_input_proj)
 
 
 @dataclass(frozen=True)
@@ -392,35 +394,19 @@ class CGDETRConfig:
 
     @classmethod
     def from_opt(cls, opt: Mapping[str, Any]) -> CGDETRConfig:
-        names = [f.name for f in fields(cls) if f.name != "context_dim"]
-        missing = [name for name in names if name not in opt]
-        if missing:
-            raise ValueError(f"cg_detr config lacks {', '.join(missing)}")
-        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
-        config.check()
-        return config
+        return read_config(cls, opt, "cg_detr", context_dim=context_dim)
 
     def check(self) -> None:
-        positive = ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries",
-                    "t2v_layers", "num_dummies", "num_prompts")  # fmt: skip
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("enc_layers", "dummy_layers", "sent_layers", "moment_layers"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+        check_config(
+            self,
+            at_least_1=(*AT_LEAST_1, "t2v_layers", "num_dummies", "num_prompts"),
+            at_least_0=("enc_layers", "dummy_layers", "sent_layers", "moment_layers"),
+        )
         if int(self.total_prompts) < int(self.num_prompts):
             raise ValueError(
                 f"num_prompts={self.num_prompts} cannot exceed total_prompts={self.total_prompts}"
             )
-        for name in ("input_dropout", "dropout"):
-            if not 0 <= float(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        _check_dims(int(self.hidden_dim), int(self.nheads))
-        if self.span_loss_type != "l1":
-            raise ValueError(f"span_loss_type must be 'l1', got {self.span_loss_type!r}")
-        if self.position_embedding not in ("sine", "v2"):
-            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+        _check_dims(int(self.hidden_dim), int(self.nheads), int(self.n_input_proj))
 
 
 def build_model(opt: Mapping[str, Any]) -> CGDETR:
@@ -429,17 +415,7 @@ def build_model(opt: Mapping[str, Any]) -> CGDETR:
     return CGDETR(
         txt_dim=cfg.t_feat_dim,
         vid_dim=cfg.context_dim,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        enc_layers=cfg.enc_layers,
-        dec_layers=cfg.dec_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        num_queries=cfg.num_queries,
-        n_input_proj=cfg.n_input_proj,
-        input_dropout=cfg.input_dropout,
-        dropout=cfg.dropout,
-        aux_loss=cfg.aux_loss,
-        max_q_l=cfg.max_q_l,
+        **detr_arguments(cfg),
         t2v_layers=cfg.t2v_layers,
         dummy_layers=cfg.dummy_layers,
         sent_layers=cfg.sent_layers,
@@ -450,17 +426,6 @@ def build_model(opt: Mapping[str, Any]) -> CGDETR:
     )
 
 
-def _refuse_qd_detr_options(opt: Mapping[str, Any]) -> None:
-    """This project's QD-DETR extensions are wired into QD-DETR's network only."""
-    if opt.get("joint_prior"):
-        raise ValueError("joint_prior is a qd_detr option; cg_detr has no joint prior")
-    if float(opt.get("neg_label_loss_coef") or 0) > 0:
-        raise ValueError(
-            "neg_label_loss_coef is a qd_detr option (it decodes QD-DETR's negative pass); "
-            "leave it at 0 for cg_detr"
-        )
-
-
 @MODELS.register(name="cg_detr")
 def build(opt: Mapping[str, Any]) -> ModelBundle:
     """CG-DETR with its criterion (``cg_detr_criterion.py``) and Lighthouse's evaluation
@@ -468,7 +433,7 @@ def build(opt: Mapping[str, Any]) -> ModelBundle:
 
     The network's keys are :class:`CGDETRConfig`; the matcher's and losses' are read by
     ``build_cg_detr_criterion``, the clamp by ``build_batch_postprocessor``."""
-    _refuse_qd_detr_options(opt)
+    refuse_options(opt, "cg_detr")
     return ModelBundle(
         model=build_model(opt),
         criterion=build_cg_detr_criterion(opt),

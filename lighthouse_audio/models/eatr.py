@@ -12,7 +12,7 @@ refines them into moments. Pseudo events found in the raw input by a self-simila
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,7 +25,8 @@ from .eatr_criterion import build_eatr_criterion
 from .eatr_events import pseudo_event_spans
 from .eatr_transformer import EaTRTransformer
 from .input_projection import context_dim, input_projection
-from .layers import MLP, inverse_sigmoid
+from .layers import MLP, aux_outputs, inverse_sigmoid
+from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 
@@ -65,9 +66,7 @@ class EaTR(nn.Module):
         max_q_l: int = 32,
     ) -> None:
         super().__init__()
-        _check_dims(hidden_dim, nheads)
-        if not 1 <= n_input_proj <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        check_dims(hidden_dim, nheads, n_input_proj)
         if dec_layers < 1:
             raise ValueError(f"dec_layers must be at least 1, got {dec_layers}")
         self.hidden_dim = hidden_dim
@@ -159,19 +158,8 @@ class EaTR(nn.Module):
             "saliency_scores": self.saliency_proj(memory[:, :num_frames]).squeeze(-1),
         }
         if self.aux_loss:
-            out["aux_outputs"] = [
-                {"pred_logits": logits, "pred_spans": spans}
-                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
-            ]
+            out["aux_outputs"] = aux_outputs(outputs_class, outputs_coord)
         return out
-
-
-def _check_dims(hidden_dim: int, nheads: int) -> None:
-    if nheads <= 0 or hidden_dim % nheads:
-        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
-    if hidden_dim % 2:
-        # Frame positions and span embeddings interleave sine/cosine pairs over the width.
-        raise ValueError(f"hidden_dim must be even, got {hidden_dim}")
 
 
 @dataclass(frozen=True)
@@ -201,68 +189,19 @@ class EaTRConfig:
 
     @classmethod
     def from_opt(cls, opt: Mapping[str, Any]) -> EaTRConfig:
-        names = [f.name for f in fields(cls) if f.name != "context_dim"]
-        missing = [name for name in names if name not in opt]
-        if missing:
-            raise ValueError(f"eatr config lacks {', '.join(missing)}")
-        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
-        config.check()
-        return config
+        return read_config(cls, opt, "eatr", context_dim=context_dim)
 
     def check(self) -> None:
-        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if int(self.enc_layers) < 0:
-            raise ValueError(f"enc_layers must be at least 0, got {self.enc_layers}")
-        for name in ("input_dropout", "dropout"):
-            if not 0 <= float(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check_config(self)
         if float(self.event_coef) < 0:
             raise ValueError(f"event_coef must be at least 0, got {self.event_coef}")
-        _check_dims(int(self.hidden_dim), int(self.nheads))
-        if self.span_loss_type != "l1":
-            raise ValueError(f"span_loss_type must be 'l1', got {self.span_loss_type!r}")
-        if self.position_embedding not in ("sine", "v2"):
-            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+        check_dims(int(self.hidden_dim), int(self.nheads), int(self.n_input_proj))
 
 
 def build_model(opt: Mapping[str, Any]) -> EaTR:
     """Build EaTR from Lighthouse's flat config keys (an EasyDict or a plain dict)."""
     cfg = EaTRConfig.from_opt(opt)
-    return EaTR(
-        txt_dim=cfg.t_feat_dim,
-        vid_dim=cfg.context_dim,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        enc_layers=cfg.enc_layers,
-        dec_layers=cfg.dec_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        num_queries=cfg.num_queries,
-        n_input_proj=cfg.n_input_proj,
-        input_dropout=cfg.input_dropout,
-        dropout=cfg.dropout,
-        aux_loss=cfg.aux_loss,
-        max_q_l=cfg.max_q_l,
-    )
-
-
-def _refuse_unsupported_options(opt: Mapping[str, Any]) -> None:
-    """QD-DETR's extensions need its global token and negative pass; static shapes change what
-    EaTR computes."""
-    if opt.get("joint_prior"):
-        raise ValueError("joint_prior is a qd_detr option; eatr has no joint prior")
-    if float(opt.get("neg_label_loss_coef") or 0) > 0:
-        raise ValueError(
-            "neg_label_loss_coef is a qd_detr option (it decodes the negative pass, which "
-            "eatr does not have); leave it at 0"
-        )
-    if opt.get("static_shapes"):
-        raise ValueError(
-            "static_shapes pads every batch to max_v_l/max_q_l, which changes EaTR's outputs "
-            "(its text max-pool, slot attention and pseudo events include padded positions); "
-            "leave it off (--fast without it works)"
-        )
+    return EaTR(txt_dim=cfg.t_feat_dim, vid_dim=cfg.context_dim, **detr_arguments(cfg))
 
 
 @MODELS.register(name="eatr")
@@ -272,7 +211,12 @@ def build(opt: Mapping[str, Any]) -> ModelBundle:
 
     The network's keys are :class:`EaTRConfig`; the matchers' and losses' are read by
     ``build_eatr_criterion``, the clamp by ``build_batch_postprocessor``."""
-    _refuse_unsupported_options(opt)
+    refuse_options(
+        opt,
+        "eatr",
+        static_shapes_reason="its text max-pool, slot attention and pseudo events include "
+        "padded positions",
+    )
     return ModelBundle(
         model=build_model(opt),
         criterion=build_eatr_criterion(opt),

@@ -1,4 +1,5 @@
-"""Small building blocks of the DETR family: an MLP head, the logit, sine span embeddings."""
+"""Small building blocks of the DETR family: an MLP head, the logit, sine span embeddings, the
+earlier decoder layers' predictions."""
 
 from __future__ import annotations
 
@@ -55,3 +56,13 @@ def gen_sineembed_for_position(spans: Tensor) -> Tensor:
         ),
         dim=-1,
     )
+
+
+def aux_outputs(logits: Tensor, spans: Tensor) -> list[dict[str, Tensor]]:
+    """The predictions of every decoder layer but the last (``aux_outputs``, for the auxiliary
+    losses): ``[layers, B, Q, 2]`` logits and spans -> ``layers - 1`` dicts with ``pred_logits``
+    and ``pred_spans``, ``[B, Q, 2]`` each."""
+    return [
+        {"pred_logits": layer_logits, "pred_spans": layer_spans}
+        for layer_logits, layer_spans in zip(logits[:-1], spans[:-1], strict=True)
+    ]

@@ -10,7 +10,7 @@ decode spans from the whole encoder output, and a linear head scores every frame
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,7 +22,8 @@ from .bundle import ModelBundle
 from .criterion import build_criterion
 from .detr_transformer import DETRTransformer
 from .input_projection import context_dim, input_projection
-from .layers import MLP
+from .layers import MLP, aux_outputs
+from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 
@@ -64,9 +65,7 @@ class MomentDETR(nn.Module):
         max_q_l: int = 32,
     ) -> None:
         super().__init__()
-        _check_dims(hidden_dim, nheads)
-        if not 1 <= n_input_proj <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        check_dims(hidden_dim, nheads, n_input_proj)
         self.hidden_dim = hidden_dim
         self.num_queries = num_queries
         self.aux_loss = aux_loss
@@ -133,19 +132,8 @@ class MomentDETR(nn.Module):
             "saliency_scores": self.saliency_proj(memory[:, :num_frames]).squeeze(-1),
         }
         if self.aux_loss:
-            out["aux_outputs"] = [
-                {"pred_logits": logits, "pred_spans": spans}
-                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
-            ]
+            out["aux_outputs"] = aux_outputs(outputs_class, outputs_coord)
         return out
-
-
-def _check_dims(hidden_dim: int, nheads: int) -> None:
-    if nheads <= 0 or hidden_dim % nheads:
-        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
-    if hidden_dim % 2:
-        # The frame positions interleave sine/cosine pairs over the model width.
-        raise ValueError(f"hidden_dim must be even, got {hidden_dim}")
 
 
 @dataclass(frozen=True)
@@ -174,59 +162,17 @@ class MomentDETRConfig:
 
     @classmethod
     def from_opt(cls, opt: Mapping[str, Any]) -> MomentDETRConfig:
-        names = [f.name for f in fields(cls) if f.name != "context_dim"]
-        missing = [name for name in names if name not in opt]
-        if missing:
-            raise ValueError(f"moment_detr config lacks {', '.join(missing)}")
-        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
-        config.check()
-        return config
+        return read_config(cls, opt, "moment_detr", context_dim=context_dim)
 
     def check(self) -> None:
-        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if int(self.enc_layers) < 0:
-            raise ValueError(f"enc_layers must be at least 0, got {self.enc_layers}")
-        for name in ("input_dropout", "dropout"):
-            if not 0 <= float(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        _check_dims(int(self.hidden_dim), int(self.nheads))
-        if self.span_loss_type != "l1":
-            raise ValueError(f"span_loss_type must be 'l1', got {self.span_loss_type!r}")
-        if self.position_embedding not in ("sine", "v2"):
-            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+        check_config(self)
+        check_dims(int(self.hidden_dim), int(self.nheads), int(self.n_input_proj))
 
 
 def build_model(opt: Mapping[str, Any]) -> MomentDETR:
     """Build Moment-DETR from Lighthouse's flat config keys (an EasyDict or a plain dict)."""
     cfg = MomentDETRConfig.from_opt(opt)
-    return MomentDETR(
-        txt_dim=cfg.t_feat_dim,
-        vid_dim=cfg.context_dim,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        enc_layers=cfg.enc_layers,
-        dec_layers=cfg.dec_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        num_queries=cfg.num_queries,
-        n_input_proj=cfg.n_input_proj,
-        input_dropout=cfg.input_dropout,
-        dropout=cfg.dropout,
-        aux_loss=cfg.aux_loss,
-        max_q_l=cfg.max_q_l,
-    )
-
-
-def _refuse_qd_detr_options(opt: Mapping[str, Any]) -> None:
-    """This project's QD-DETR extensions need QD-DETR's global token and negative pass."""
-    if opt.get("joint_prior"):
-        raise ValueError("joint_prior is a qd_detr option; moment_detr has no joint prior")
-    if float(opt.get("neg_label_loss_coef") or 0) > 0:
-        raise ValueError(
-            "neg_label_loss_coef is a qd_detr option (it decodes the negative pass, which "
-            "moment_detr does not have); leave it at 0"
-        )
+    return MomentDETR(txt_dim=cfg.t_feat_dim, vid_dim=cfg.context_dim, **detr_arguments(cfg))
 
 
 @MODELS.register(name="moment_detr")
@@ -236,7 +182,7 @@ def build(opt: Mapping[str, Any]) -> ModelBundle:
 
     The network's keys are :class:`MomentDETRConfig`; the matcher's and losses' are read by
     ``build_criterion``, the clamp by ``build_batch_postprocessor``."""
-    _refuse_qd_detr_options(opt)
+    refuse_options(opt, "moment_detr")
     return ModelBundle(
         model=build_model(opt),
         criterion=build_criterion(opt, saliency_terms=SALIENCY_TERMS),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,7 +24,8 @@ from .bundle import ModelBundle
 from .criterion import build_criterion
 from .input_projection import context_dim, input_projection
 from .joint_prior import JointPrior, build_joint_prior
-from .layers import MLP, SPAN_SINE_FEATS, inverse_sigmoid
+from .layers import MLP, aux_outputs, inverse_sigmoid
+from .options import check_config, check_dims, detr_arguments, read_config
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .prior_score import PRIOR_SIMILARITY_KEY
@@ -77,11 +78,9 @@ class QDDETR(nn.Module):
         decode_negative: bool = False,
     ) -> None:
         super().__init__()
-        _check_dims(hidden_dim, nheads)
+        check_dims(hidden_dim, nheads, n_input_proj, fixed_width="QD-DETR")
         if span_loss_type != "l1":
             raise ValueError(f"span_loss_type must be 'l1', got {span_loss_type!r}")
-        if not 1 <= n_input_proj <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
         self.hidden_dim = hidden_dim
         self.num_queries = num_queries
         self.max_v_l = max_v_l
@@ -224,10 +223,7 @@ class QDDETR(nn.Module):
         if prior_similarity is not None:  # for scores across recordings (models/prior_score.py)
             out[PRIOR_SIMILARITY_KEY] = prior_similarity
         if self.aux_loss:
-            out["aux_outputs"] = [
-                {"pred_logits": logits, "pred_spans": spans}
-                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
-            ]
+            out["aux_outputs"] = aux_outputs(outputs_class, outputs_coord)
         return out
 
     def saliency(self, memory_local: Tensor, memory_global: Tensor) -> Tensor:
@@ -240,17 +236,6 @@ class QDDETR(nn.Module):
 def txt_roll(x: Tensor) -> Tensor:
     """Sample i gets sample i+1's row, the last the first (the negative pairing)."""
     return x.roll(-1, dims=0)
-
-
-def _check_dims(hidden_dim: int, nheads: int) -> None:
-    if hidden_dim != 2 * SPAN_SINE_FEATS:
-        raise ValueError(
-            f"QD-DETR needs hidden_dim == {2 * SPAN_SINE_FEATS}, got {hidden_dim}: Lighthouse's "
-            f"decoder embeds each reference span into {2 * SPAN_SINE_FEATS} sine features "
-            "whatever the width, so no other value can run (or load a Lighthouse checkpoint)"
-        )
-    if nheads <= 0 or hidden_dim % nheads:
-        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
 
 
 @dataclass(frozen=True)
@@ -280,26 +265,13 @@ class QDDETRConfig:
 
     @classmethod
     def from_opt(cls, opt: Mapping[str, Any]) -> QDDETRConfig:
-        names = [f.name for f in fields(cls) if f.name != "context_dim"]
-        missing = [name for name in names if name not in opt]
-        if missing:
-            raise ValueError(f"qd_detr config lacks {', '.join(missing)}")
-        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
-        config.check()
-        return config
+        return read_config(cls, opt, "qd_detr", context_dim=context_dim)
 
     def check(self) -> None:
-        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if int(self.enc_layers) < 0:
-            raise ValueError(f"enc_layers must be at least 0, got {self.enc_layers}")
-        for name in ("input_dropout", "dropout"):
-            if not 0 <= float(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        _check_dims(int(self.hidden_dim), int(self.nheads))
-        if self.position_embedding not in ("sine", "v2"):
-            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+        check_config(self)
+        check_dims(
+            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj), fixed_width="QD-DETR"
+        )
 
 
 def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR:
@@ -308,18 +280,8 @@ def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR
     return QDDETR(
         txt_dim=cfg.t_feat_dim,
         vid_dim=cfg.context_dim,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        enc_layers=cfg.enc_layers,
-        dec_layers=cfg.dec_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        num_queries=cfg.num_queries,
-        n_input_proj=cfg.n_input_proj,
-        input_dropout=cfg.input_dropout,
-        dropout=cfg.dropout,
-        aux_loss=cfg.aux_loss,
+        **detr_arguments(cfg),
         max_v_l=cfg.max_v_l,
-        max_q_l=cfg.max_q_l,
         span_loss_type=cfg.span_loss_type,
         batched_negative=batched_negative,
         joint_prior=build_joint_prior(opt, cfg.hidden_dim),

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -71,7 +71,8 @@ from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .criterion import LayerMatches, SetCriterion, build_criterion
 from .input_projection import context_dim, input_projection
-from .layers import MLP, SPAN_SINE_FEATS, inverse_sigmoid
+from .layers import MLP, aux_outputs, inverse_sigmoid
+from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .qd_detr import txt_roll
@@ -147,9 +148,7 @@ class TaskWeave(nn.Module):
         batched_negative: bool = True,
     ) -> None:
         super().__init__()
-        _check_dims(hidden_dim, nheads)
-        if not 1 <= n_input_proj <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        check_dims(hidden_dim, nheads, n_input_proj, fixed_width="TaskWeave")
         self.hidden_dim = hidden_dim
         self.num_queries = num_queries
         self.aux_loss = aux_loss
@@ -270,10 +269,7 @@ class TaskWeave(nn.Module):
             out["saliency_scores_neg"] = self.saliency(hd_neg)
         out["video_mask"] = src_vid_mask
         if self.aux_loss:
-            out["aux_outputs"] = [
-                {"pred_logits": logits, "pred_spans": spans}
-                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
-            ]
+            out["aux_outputs"] = aux_outputs(outputs_class, outputs_coord)
         out["hd_log_var"] = self.hd_log_var
         out["mr_log_var"] = self.mr_log_var
         return out
@@ -334,17 +330,6 @@ def mr2hd_frame_weights(pred_spans: Tensor, num_frames: int) -> Tensor:
     return weights / torch.norm(weights, p=2, dim=1, keepdim=True)
 
 
-def _check_dims(hidden_dim: int, nheads: int) -> None:
-    if hidden_dim != 2 * SPAN_SINE_FEATS:
-        raise ValueError(
-            f"TaskWeave needs hidden_dim == {2 * SPAN_SINE_FEATS}, got {hidden_dim}: Lighthouse's "
-            f"decoder embeds each reference span into {2 * SPAN_SINE_FEATS} sine features "
-            "whatever the width, so no other value can run (or load a Lighthouse checkpoint)"
-        )
-    if nheads <= 0 or hidden_dim % nheads:
-        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
-
-
 @dataclass(frozen=True)
 class TaskWeaveConfig:
     """The config keys the network reads (Lighthouse's names), checked once.
@@ -372,30 +357,15 @@ class TaskWeaveConfig:
 
     @classmethod
     def from_opt(cls, opt: Mapping[str, Any]) -> TaskWeaveConfig:
-        names = [f.name for f in fields(cls) if f.name != "context_dim"]
-        missing = [name for name in names if name not in opt]
-        if missing:
-            raise ValueError(f"taskweave config lacks {', '.join(missing)}")
-        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
-        config.check()
-        return config
+        return read_config(cls, opt, LIGHTHOUSE_MODEL_NAME, context_dim=context_dim)
 
     def check(self) -> None:
-        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if int(self.enc_layers) < 0:
-            raise ValueError(f"enc_layers must be at least 0, got {self.enc_layers}")
-        for name in ("input_dropout", "dropout"):
-            if not 0 <= float(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check_config(self)
         if not isinstance(self.mr2hd, bool):
             raise ValueError(f"mr2hd must be true or false, got {self.mr2hd!r}")
-        _check_dims(int(self.hidden_dim), int(self.nheads))
-        if self.span_loss_type != "l1":
-            raise ValueError(f"span_loss_type must be 'l1', got {self.span_loss_type!r}")
-        if self.position_embedding not in ("sine", "v2"):
-            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+        check_dims(
+            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj), fixed_width="TaskWeave"
+        )
 
 
 def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> TaskWeave:
@@ -404,17 +374,7 @@ def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> TaskWe
     return TaskWeave(
         txt_dim=cfg.t_feat_dim,
         vid_dim=cfg.context_dim,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        enc_layers=cfg.enc_layers,
-        dec_layers=cfg.dec_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        num_queries=cfg.num_queries,
-        n_input_proj=cfg.n_input_proj,
-        input_dropout=cfg.input_dropout,
-        dropout=cfg.dropout,
-        aux_loss=cfg.aux_loss,
-        max_q_l=cfg.max_q_l,
+        **detr_arguments(cfg),
         mr2hd=cfg.mr2hd,
         batched_negative=batched_negative,
     )
@@ -474,27 +434,14 @@ class TaskWeaveCriterion(nn.Module):
         )
 
 
-def _refuse_other_options(opt: Mapping[str, Any]) -> None:
-    """This project's QD-DETR extensions need QD-DETR's global token; static shapes would change
-    TaskWeave's outputs (they depend on the padded length)."""
-    if opt.get("joint_prior"):
-        raise ValueError("joint_prior is a qd_detr option; taskweave has no joint prior")
-    if float(opt.get("neg_label_loss_coef") or 0) > 0:
-        raise ValueError(
-            "neg_label_loss_coef is a qd_detr option (it decodes the negative pass, which "
-            "taskweave does not); leave it at 0"
-        )
-    if opt.get("static_shapes"):
-        raise ValueError(
-            "static_shapes pads every batch to max_v_l, which changes TaskWeave's outputs (its "
-            "max-pools, HD2MR threshold and MR2HD grid see the padded frames); leave it off"
-        )
-
-
 def build_bundle(opt: Mapping[str, Any]) -> ModelBundle:
     """TaskWeave (the variant ``opt.mr2hd`` names) with its criterion and Lighthouse's
     evaluation post-processing; registered as ``taskweave``, Lighthouse's ``model_name``."""
-    _refuse_other_options(opt)
+    refuse_options(
+        opt,
+        LIGHTHOUSE_MODEL_NAME,
+        static_shapes_reason="its max-pools, HD2MR threshold and MR2HD grid see the padded frames",
+    )
     return ModelBundle(
         model=build_model(opt),
         criterion=TaskWeaveCriterion(build_criterion(opt)),

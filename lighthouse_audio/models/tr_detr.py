@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -35,7 +35,8 @@ from lighthouse_audio.spans import span_cxw_to_xx
 from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .input_projection import context_dim, input_projection
-from .layers import MLP, SPAN_SINE_FEATS, inverse_sigmoid
+from .layers import MLP, aux_outputs, inverse_sigmoid
+from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .query_fusion import GRUSummary, QueryFusion
@@ -83,9 +84,7 @@ class TRDETR(nn.Module):
         clip_length: float = 1.0,
     ) -> None:
         super().__init__()
-        _check_dims(hidden_dim, nheads)
-        if not 1 <= n_input_proj <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        check_dims(hidden_dim, nheads, n_input_proj, fixed_width="TR-DETR")
         if clip_length <= 0:
             raise ValueError(f"clip_length must be positive, got {clip_length}")
         self.hidden_dim = hidden_dim
@@ -168,10 +167,7 @@ class TRDETR(nn.Module):
             "video_mask": src_vid_mask,
         }
         if self.aux_loss:
-            out["aux_outputs"] = [
-                {"pred_logits": logits, "pred_spans": spans}
-                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
-            ]
+            out["aux_outputs"] = aux_outputs(outputs_class, outputs_coord)
         out["src_txt_ed"] = txt_ed
         out["src_vid_ed"] = vid_ed
         out["src_vid_cls_ed"] = vid_ed.mean(1)  # padding included, as in Lighthouse
@@ -213,17 +209,6 @@ class TRDETR(nn.Module):
         return self.saliency(memory * weight.unsqueeze(-1) + memory)
 
 
-def _check_dims(hidden_dim: int, nheads: int) -> None:
-    if hidden_dim != 2 * SPAN_SINE_FEATS:
-        raise ValueError(
-            f"TR-DETR needs hidden_dim == {2 * SPAN_SINE_FEATS}, got {hidden_dim}: Lighthouse's "
-            f"decoder embeds each reference span into {2 * SPAN_SINE_FEATS} sine features "
-            "whatever the width, so no other value can run (or load a Lighthouse checkpoint)"
-        )
-    if nheads <= 0 or hidden_dim % nheads:
-        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
-
-
 @dataclass(frozen=True)
 class TRDETRConfig:
     """The config keys the network and its objective read (Lighthouse's names), checked once.
@@ -253,33 +238,18 @@ class TRDETRConfig:
 
     @classmethod
     def from_opt(cls, opt: Mapping[str, Any]) -> TRDETRConfig:
-        names = [f.name for f in fields(cls) if f.name != "context_dim"]
-        missing = [name for name in names if name not in opt]
-        if missing:
-            raise ValueError(f"tr_detr config lacks {', '.join(missing)}")
-        config = cls(context_dim=context_dim(opt), **{name: opt[name] for name in names})
-        config.check()
-        return config
+        return read_config(cls, opt, "tr_detr", context_dim=context_dim)
 
     def check(self) -> None:
-        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if int(self.enc_layers) < 0:
-            raise ValueError(f"enc_layers must be at least 0, got {self.enc_layers}")
-        for name in ("input_dropout", "dropout"):
-            if not 0 <= float(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check_config(self)
         for name in ("VTC_loss_coef", "CTC_loss_coef"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if float(self.clip_length) <= 0:
             raise ValueError(f"clip_length must be positive, got {self.clip_length}")
-        _check_dims(int(self.hidden_dim), int(self.nheads))
-        if self.span_loss_type != "l1":
-            raise ValueError(f"span_loss_type must be 'l1', got {self.span_loss_type!r}")
-        if self.position_embedding not in ("sine", "v2"):
-            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+        check_dims(
+            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj), fixed_width="TR-DETR"
+        )
 
 
 def build_model(opt: Mapping[str, Any]) -> TRDETR:
@@ -288,30 +258,9 @@ def build_model(opt: Mapping[str, Any]) -> TRDETR:
     return TRDETR(
         txt_dim=cfg.t_feat_dim,
         vid_dim=cfg.context_dim,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        enc_layers=cfg.enc_layers,
-        dec_layers=cfg.dec_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        num_queries=cfg.num_queries,
-        n_input_proj=cfg.n_input_proj,
-        input_dropout=cfg.input_dropout,
-        dropout=cfg.dropout,
-        aux_loss=cfg.aux_loss,
-        max_q_l=cfg.max_q_l,
+        **detr_arguments(cfg),
         clip_length=cfg.clip_length,
     )
-
-
-def _refuse_qd_detr_options(opt: Mapping[str, Any]) -> None:
-    """This project's QD-DETR extensions need QD-DETR's global token and negative pass."""
-    if opt.get("joint_prior"):
-        raise ValueError("joint_prior is a qd_detr option; tr_detr has no joint prior")
-    if float(opt.get("neg_label_loss_coef") or 0) > 0:
-        raise ValueError(
-            "neg_label_loss_coef is a qd_detr option (it decodes the negative pass, which "
-            "tr_detr does not have); leave it at 0"
-        )
 
 
 @MODELS.register(name="tr_detr")
@@ -322,7 +271,7 @@ def build(opt: Mapping[str, Any]) -> ModelBundle:
 
     The network's keys are :class:`TRDETRConfig`; the matcher's and losses' are read by
     ``build_tr_detr_criterion``, the clamp by ``build_batch_postprocessor``."""
-    _refuse_qd_detr_options(opt)
+    refuse_options(opt, "tr_detr")
     return ModelBundle(
         model=build_model(opt),
         criterion=build_tr_detr_criterion(opt),

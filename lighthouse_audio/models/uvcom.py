@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,7 +34,8 @@ from lighthouse_audio.registry import MODELS
 from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .input_projection import LinearLayer, input_projection
-from .layers import MLP, SPAN_SINE_FEATS, inverse_sigmoid
+from .layers import MLP, aux_outputs, inverse_sigmoid
+from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .uvcom_cim import CIM, NUM_SLOTS, Encoded
@@ -100,9 +101,7 @@ class UVCOM(nn.Module):
         neg_choose_epoch: int = 80,
     ) -> None:
         super().__init__()
-        _check_dims(hidden_dim, nheads, num_queries)
-        if not 1 <= n_input_proj <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {n_input_proj}")
+        _check_dims(hidden_dim, nheads, n_input_proj, num_queries)
         self.hidden_dim = hidden_dim
         self.num_queries = num_queries
         self.aux_loss = aux_loss
@@ -216,10 +215,7 @@ class UVCOM(nn.Module):
             )
         out["video_mask"] = src_vid_mask
         if self.aux_loss:
-            out["aux_outputs"] = [
-                {"pred_logits": logits, "pred_spans": spans}
-                for logits, spans in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
-            ]
+            out["aux_outputs"] = aux_outputs(outputs_class, outputs_coord)
         return out
 
     def _encode(
@@ -253,15 +249,8 @@ class UVCOM(nn.Module):
         return torch.sum(frames * query, dim=-1) / math.sqrt(self.hidden_dim)
 
 
-def _check_dims(hidden_dim: int, nheads: int, num_queries: int) -> None:
-    if hidden_dim != 2 * SPAN_SINE_FEATS:
-        raise ValueError(
-            f"UVCOM needs hidden_dim == {2 * SPAN_SINE_FEATS}, got {hidden_dim}: Lighthouse's "
-            f"decoder embeds each reference span into {2 * SPAN_SINE_FEATS} sine features "
-            "whatever the width, so no other value can run (or load a Lighthouse checkpoint)"
-        )
-    if nheads <= 0 or hidden_dim % nheads:
-        raise ValueError(f"nheads={nheads} must divide hidden_dim={hidden_dim}")
+def _check_dims(hidden_dim: int, nheads: int, n_input_proj: int, num_queries: int) -> None:
+    check_dims(hidden_dim, nheads, n_input_proj, fixed_width="UVCOM")
     if num_queries != NUM_SLOTS:
         raise ValueError(
             f"UVCOM needs num_queries == {NUM_SLOTS}, got {num_queries}: Lighthouse builds its "
@@ -301,49 +290,39 @@ class UVCOMConfig:
 
     @classmethod
     def from_opt(cls, opt: Mapping[str, Any]) -> UVCOMConfig:
-        names = [f.name for f in fields(cls) if f.name not in ("v_feat_dim", "a_feat_dim")]
-        missing = [name for name in names if name not in opt]
-        if missing:
-            raise ValueError(f"uvcom config lacks {', '.join(missing)}")
-        # Lighthouse: src_vid (the TEF/video) is v_feat_dim wide; audio gets its own projection
-        # whenever the config has an audio width, as Lighthouse builds it.
-        v_feat_dim = int(opt.get("v_feat_dim") or 0)
-        a_feat_dim = int(opt.get("a_feat_dim") or 0)
-        if v_feat_dim <= 0:
-            raise ValueError(
-                f"uvcom reads the TEF/video as src_vid: v_feat_dim must be > 0, got {v_feat_dim}"
-            )
-        config = cls(
-            v_feat_dim=v_feat_dim, a_feat_dim=a_feat_dim, **{name: opt[name] for name in names}
-        )
-        config.check()
-        return config
+        return read_config(cls, opt, "uvcom", v_feat_dim=_v_feat_dim, a_feat_dim=_a_feat_dim)
 
     def check(self) -> None:
-        for name in ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("enc_layers", "em_iter"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-        for name in ("n_txt_mu", "n_visual_mu"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("input_dropout", "dropout"):
-            if not 0 <= float(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not 1 <= int(self.n_input_proj) <= 3:
-            raise ValueError(f"n_input_proj must be 1, 2 or 3, got {self.n_input_proj}")
-        _check_dims(int(self.hidden_dim), int(self.nheads), int(self.num_queries))
-        if self.span_loss_type != "l1":
-            raise ValueError(f"span_loss_type must be 'l1', got {self.span_loss_type!r}")
-        if self.position_embedding not in ("sine", "v2"):
-            raise ValueError(f"position_embedding must be 'sine', got {self.position_embedding!r}")
+        check_config(
+            self,
+            at_least_1=("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "n_txt_mu",
+                        "n_visual_mu"),
+            at_least_0=("enc_layers", "em_iter"),
+        )  # fmt: skip
+        _check_dims(
+            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj), int(self.num_queries)
+        )
         if self.cross_fusion:
             raise ValueError(
                 "cross_fusion must be False: UVCOM's cross-fusion ablation is not implemented "
                 "(Lighthouse's configs leave it off)"
             )
+
+
+def _v_feat_dim(opt: Mapping[str, Any]) -> int:
+    """Lighthouse's width of src_vid (the TEF/video), which UVCOM always reads."""
+    v_feat_dim = int(opt.get("v_feat_dim") or 0)
+    if v_feat_dim <= 0:
+        raise ValueError(
+            f"uvcom reads the TEF/video as src_vid: v_feat_dim must be > 0, got {v_feat_dim}"
+        )
+    return v_feat_dim
+
+
+def _a_feat_dim(opt: Mapping[str, Any]) -> int:
+    """Audio gets its own projection whenever the config has an audio width, as Lighthouse
+    builds it (0: none)."""
+    return int(opt.get("a_feat_dim") or 0)
 
 
 def build_model(opt: Mapping[str, Any]) -> UVCOM:
@@ -353,39 +332,12 @@ def build_model(opt: Mapping[str, Any]) -> UVCOM:
         txt_dim=cfg.t_feat_dim,
         vid_dim=cfg.v_feat_dim,
         aud_dim=cfg.a_feat_dim,
-        hidden_dim=cfg.hidden_dim,
-        nheads=cfg.nheads,
-        enc_layers=cfg.enc_layers,
-        dec_layers=cfg.dec_layers,
-        dim_feedforward=cfg.dim_feedforward,
-        num_queries=cfg.num_queries,
-        n_input_proj=cfg.n_input_proj,
-        input_dropout=cfg.input_dropout,
-        dropout=cfg.dropout,
-        aux_loss=cfg.aux_loss,
-        max_q_l=cfg.max_q_l,
+        **detr_arguments(cfg),
         n_txt_mu=cfg.n_txt_mu,
         n_visual_mu=cfg.n_visual_mu,
         em_iter=cfg.em_iter,
         neg_choose_epoch=cfg.neg_choose_epoch,
     )
-
-
-def _refuse_unsupported_options(opt: Mapping[str, Any]) -> None:
-    """This project's QD-DETR extensions, and padding every batch to the span, do not apply."""
-    if opt.get("joint_prior"):
-        raise ValueError("joint_prior is a qd_detr option; uvcom has no joint prior")
-    if float(opt.get("neg_label_loss_coef") or 0) > 0:
-        raise ValueError(
-            "neg_label_loss_coef is a qd_detr option (it decodes QD-DETR's negative pass); "
-            "leave it at 0 for uvcom"
-        )
-    if opt.get("static_shapes"):
-        raise ValueError(
-            "static_shapes must be false for uvcom: its text means, EM clustering, slot "
-            "attention and clip-text softmax include padded positions, so padding every batch "
-            "to the span would change its outputs and losses (--fast without it is fine)"
-        )
 
 
 @MODELS.register(name="uvcom")
@@ -395,7 +347,12 @@ def build(opt: Mapping[str, Any]) -> ModelBundle:
 
     The network's keys are :class:`UVCOMConfig`; the matcher's and losses' are read by
     ``build_uvcom_criterion``, the clamp by ``build_batch_postprocessor``."""
-    _refuse_unsupported_options(opt)
+    refuse_options(
+        opt,
+        "uvcom",
+        static_shapes_reason="its text means, EM clustering, slot attention and clip-text "
+        "softmax include padded positions",
+    )
     return ModelBundle(
         model=build_model(opt),
         criterion=build_uvcom_criterion(opt),

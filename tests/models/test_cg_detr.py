@@ -5,14 +5,12 @@ checked against its checkpoint (same stem without ``_io``) and predictions file,
 fixtures are covered without naming them here. Both forward calls are checked: the evaluation
 call (``io["outputs"]``, no targets) and the training call with targets
 (``io["extra_calls"]["train_with_targets"]``, the source of the training objective). Expected
-values always come from the fixtures.
+values always come from the fixtures; the checks all models share are in
+``lighthouse_parity.py``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import random
 import re
 from pathlib import Path
 
@@ -21,50 +19,41 @@ import pytest
 import torch
 
 from lighthouse_audio.config import load_config
-from lighthouse_audio.data.collate import collate
 from lighthouse_audio.data.dataset import MomentDataset
 from lighthouse_audio.data.device_split import DeviceSplit
-from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.models.cg_detr import CGDETR, build, build_model
 from lighthouse_audio.models.cg_detr_criterion import CGDETRCriterion
-from lighthouse_audio.models.postprocess import outputs_to_predictions
 from lighthouse_audio.models.training_inputs import dataset_options, training_inputs
 from lighthouse_audio.registry import MODELS
-from tests.conftest import REPO_ROOT, model_fixture_files
+from tests.conftest import REPO_ROOT
 from tests.data.test_dataset_parity import build_from_fixture
 from tests.engine.test_fast_path import device_targets
+from tests.models import lighthouse_parity as parity
+from tests.models.lighthouse_parity import ATOL, RTOL
+from tests.models.tiny_inputs import (
+    UNUSED_TEXT_POSITIONS,
+    tiny_batch,
+    with_noisy_padding,
+    without_text,
+)
 
-IO_FILES = model_fixture_files("cg_detr*_io.pt")
-LISTINGS = model_fixture_files("cg_detr*_state_dict.txt")
-ATOL = RTOL = 1e-4  # the fixtures' README §9; observed <= 7.3e-5 on the public fixture
-LOSS_RTOL = 1e-5
+IO_FILES = parity.io_files("cg_detr")  # outputs observed within 7.3e-5 (public fixture)
+LISTINGS = parity.listings("cg_detr")
 TRAIN_CALL = "train_with_targets"
 
-pytestmark = pytest.mark.skipif(not IO_FILES, reason="no cg_detr*_io.pt fixtures found")
+pytestmark = parity.skip_without(IO_FILES, "cg_detr")
 
 
-def _ids(paths: list[Path]) -> list[str]:
-    return [p.stem for p in paths]
-
-
-def _sibling(io_path: Path, suffix: str) -> Path:
-    return io_path.with_name(io_path.name.replace("_io.pt", suffix))
-
-
-@pytest.fixture(params=IO_FILES, ids=_ids(IO_FILES), scope="module")
+@pytest.fixture(params=IO_FILES, ids=parity.ids(IO_FILES), scope="module")
 def fixture(request) -> dict:
     """The io record, its checkpoint and a model loaded from it (eval mode), plus the outputs
     of both of Lighthouse's calls: evaluation (no targets) and training (with targets)."""
-    io = torch.load(request.param, weights_only=True)
-    ckpt = torch.load(_sibling(request.param, ".ckpt"), weights_only=False)  # `opt`: EasyDict
-    model = build_model(io["config"])
-    model.load_state_dict(ckpt["model"], strict=True)  # copies: the shared storage is untouched
-    model.eval()
+    fixture = parity.load_fixture(request.param, build_model)
+    io, model = fixture["io"], fixture["model"]
     with torch.no_grad():
-        outputs = model(**io["inputs"])
-        train_outputs = model(**io["inputs"], targets=io["targets"])
-    return {"path": request.param, "io": io, "ckpt": ckpt, "model": model, "outputs": outputs,
-            "train_outputs": train_outputs}  # fmt: skip
+        fixture["outputs"] = model(**io["inputs"])
+        fixture["train_outputs"] = model(**io["inputs"], targets=io["targets"])
+    return fixture
 
 
 def _calls(fixture: dict) -> list[tuple[str, dict, dict]]:
@@ -74,37 +63,6 @@ def _calls(fixture: dict) -> list[tuple[str, dict, dict]]:
     if TRAIN_CALL in io.get("extra_calls", {}):
         calls.append((TRAIN_CALL, io["extra_calls"][TRAIN_CALL], fixture["train_outputs"]))
     return calls
-
-
-def _layout(state: dict[str, torch.Tensor]) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
-    return [(k, tuple(v.shape), v.dtype) for k, v in state.items()]
-
-
-def _isclose(got: float, want: float, rel_tol: float = LOSS_RTOL) -> bool:
-    return math.isclose(got, want, rel_tol=rel_tol, abs_tol=1e-7)
-
-
-def _metas(io: dict) -> list[dict]:
-    return [dict(meta) for meta in io["meta"]]
-
-
-def _assert_outputs_close(got: dict, want: dict, keys: list[str], call: str) -> None:
-    assert list(got) == keys, call
-    for key in keys:
-        if key == "aux_outputs":
-            assert len(got[key]) == len(want[key])
-            for i, (g, w) in enumerate(zip(got[key], want[key], strict=True)):
-                assert list(g) == list(w)
-                for name in w:
-                    torch.testing.assert_close(g[name], w[name], atol=ATOL, rtol=RTOL,
-                                               msg=f"{call} aux {i} {name}")  # fmt: skip
-        elif want[key] is None or got[key] is None:
-            assert got[key] is None and want[key] is None, (call, key)
-        elif want[key].dtype == torch.bool:
-            assert torch.equal(got[key], want[key]), (call, key)
-        else:
-            torch.testing.assert_close(got[key], want[key], atol=ATOL, rtol=RTOL,
-                                       msg=f"{call} {key}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- weights and config
@@ -118,85 +76,39 @@ def test_registered_and_built_through_the_registry(fixture):
 
 
 def test_state_dict_layout_matches_checkpoint(fixture):
-    model = build_model(fixture["io"]["config"])
-    assert _layout(model.state_dict()) == _layout(fixture["ckpt"]["model"])
-    assert list(fixture["ckpt"]) == ["model", "optimizer", "lr_scheduler", "epoch", "opt"]
+    parity.assert_checkpoint_layout(build_model(fixture["io"]["config"]), fixture["ckpt"])
 
 
 def test_our_checkpoint_loads_into_a_fresh_model_strictly(fixture):
     """Both ways: our state dict (as our training writes it) loads strictly into a model
     built from the fixture's config, and gives the same outputs."""
     io, model = fixture["io"], fixture["model"]
-    other = build_model(io["config"])
-    other.load_state_dict({k: v.clone() for k, v in model.state_dict().items()}, strict=True)
+    other = parity.reload_strictly(model, build_model, io["config"], fixture["ckpt"]["model"])
     with torch.no_grad():
-        out = other.eval()(**io["inputs"])
+        out = other(**io["inputs"])
     torch.testing.assert_close(out["pred_spans"], fixture["outputs"]["pred_spans"])
 
 
-@pytest.mark.parametrize("listing", LISTINGS, ids=_ids(LISTINGS))
+@pytest.mark.parametrize("listing", LISTINGS, ids=parity.ids(LISTINGS))
 def test_default_config_layout_matches_listing(listing: Path, lighthouse_configs_dir):
     """The listing is of Lighthouse's default config (768-wide CLAP inputs), built from
     Lighthouse's own YAML tree."""
-    text = listing.read_text()
-    rows = []
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("[]").split(",") if d)
-        rows.append((key, dims, getattr(torch, dtype)))
-    counts = re.search(r"num tensors: (\d+); num elements: (\d+)", text)
-    assert counts, f"{listing.name} has no 'num tensors/num elements' header"
-    assert len(rows) == int(counts[1])
-    assert sum(int(np.prod(s)) for _, s, _ in rows) == int(counts[2])
     opt = load_config("cg_detr", "clotho-moment", "clap", root=lighthouse_configs_dir)
-    model = build_model(opt)
-    assert _layout(model.state_dict()) == rows
-    assert sum(p.numel() for p in model.state_dict().values()) == int(counts[2])
+    parity.assert_listing_layout(build_model(opt), listing)
 
 
 def test_seeded_init_reproduces_checkpoint(fixture):
-    """The fixture weights are Lighthouse's seeded init plus recorded noise (README §2), so the
-    same construction order gives them back; tensors stored as shifted windows of a shared
-    buffer (all but the first of each group) hold no initialised values to compare."""
-    io, ckpt = fixture["io"], fixture["ckpt"]
-    random.seed(io["seed"])
-    np.random.seed(io["seed"])
-    torch.manual_seed(io["seed"])
-    model = build_model(io["config"])
-    noise = torch.Generator().manual_seed(io["seed"] + 1000)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn(param.shape, generator=noise) * io["perturb_std"])
-    sharing = io.get("weight_sharing") or {}
-    windows = {key for group in sharing.get("groups", []) for key in group["keys"][1:]}
-    state = model.state_dict()
-    compared = [key for key in ckpt["model"] if key not in windows]
-    assert len(compared) >= len(ckpt["model"]) - len(windows) > 0
-    for key in compared:
-        torch.testing.assert_close(state[key], ckpt["model"][key], atol=1e-7, rtol=0, msg=key)
+    parity.assert_seeded_init_reproduces(fixture["io"], fixture["ckpt"], build_model)
 
 
 def test_lighthouse_tree_loads_unchanged_and_gives_the_fixture_config(
     fixture, lighthouse_configs_dir
 ):
-    io = fixture["io"]
-    overrides = [f"{k}={v}" for k, v in {"seed": io["seed"], **io["overrides"]}.items()]
-    for root in (lighthouse_configs_dir, REPO_ROOT / "configs"):
-        cfg = load_config("cg_detr", "clotho-moment", "clap", overrides, root=root)
-        for key, value in io["config"].items():
-            if key.endswith("_log_txt_formatter"):
-                continue  # added by the training loop, not the loader
-            assert cfg[key] == value, (root, key)
+    parity.assert_trees_give_fixture_config("cg_detr", fixture["io"], lighthouse_configs_dir)
 
 
 def test_project_config_equals_lighthouses(lighthouse_configs_dir):
-    ours = REPO_ROOT / "configs" / "model" / "cg_detr.yml"
-    assert ours.read_bytes() == (lighthouse_configs_dir / "model" / "cg_detr.yml").read_bytes()
-    mine = load_config("cg_detr", "clotho-moment", "clap", root=REPO_ROOT / "configs")
-    theirs = load_config("cg_detr", "clotho-moment", "clap", root=lighthouse_configs_dir)
-    assert mine == theirs
+    parity.assert_project_config_is_lighthouses("cg_detr", lighthouse_configs_dir)
 
 
 # --------------------------------------------------------------------------- forward
@@ -205,7 +117,7 @@ def test_project_config_equals_lighthouses(lighthouse_configs_dir):
 def test_forward_matches_lighthouse(fixture):
     """Both calls, every output (None where Lighthouse gives None, bool masks exactly)."""
     for call, record, out in _calls(fixture):
-        _assert_outputs_close(out, record["outputs"], record["output_keys"], call)
+        parity.assert_outputs_close(out, record["outputs"], record["output_keys"], call)
 
 
 def test_intermediates_match_lighthouse(fixture):
@@ -213,36 +125,17 @@ def test_intermediates_match_lighthouse(fixture):
     global token's keyless pass), encoder memory, decoder states. Lighthouse's encoders are
     sequence-first; its T2V output also carries the (unchanged) dummy and text tokens."""
     io, model = fixture["io"], fixture["model"]
-    got: dict[str, list] = {}
-
-    def keep(name):
-        def hook(_module, _inputs, output):
-            got.setdefault(name, []).append(output)
-
-        return hook
-
-    modules = {
-        "input_vid_proj": model.input_vid_proj,
-        "input_txt_proj": model.input_txt_proj,
-        "txtproj_encoder": model.txtproj_encoder,
-        "transformer.t2v_encoder": model.transformer.t2v_encoder,
-        "transformer.encoder": model.transformer.encoder,
-        "transformer.decoder": model.transformer.decoder,
-    }
-    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
-    try:
-        with torch.no_grad():
-            model(**io["inputs"])
-    finally:
-        for handle in handles:
-            handle.remove()
+    names = ["input_vid_proj", "input_txt_proj", "txtproj_encoder", "transformer.t2v_encoder",
+             "transformer.encoder", "transformer.decoder"]  # fmt: skip
+    with parity.recorded_calls(model, names) as got, torch.no_grad():
+        model(**io["inputs"])
     expected = io["intermediates"]
-    assert set(expected) <= set(modules)
+    assert set(expected) <= set(names)
     frames = io["inputs"]["src_vid"].shape[1]
     for name, calls in expected.items():
         # the positive pass comes first (our negative pass may add calls after it)
         for i, want in enumerate(calls):
-            mine = got[name][i]
+            mine = got[name][i].output
             if name == "transformer.t2v_encoder":
                 pairs = [(mine[0], want[0][:frames].transpose(0, 1))]
                 if want[1].numel():  # the keyless pass has an empty attention map
@@ -273,12 +166,6 @@ def test_forward_without_vid_skips_the_negative_pass(fixture):
 # --------------------------------------------------------------------------- matcher and losses
 
 
-def _assert_matches(got, want) -> None:
-    assert len(got) == len(want)
-    for (gi, gj), (wi, wj) in zip(got, want, strict=True):
-        assert torch.equal(gi, wi) and torch.equal(gj, wj), ((gi, gj), (wi, wj))
-
-
 @pytest.mark.parametrize("source", ["fixture_outputs", "model_outputs"])
 def test_matcher_indices_exact(fixture, source: str):
     io = fixture["io"]
@@ -288,39 +175,30 @@ def test_matcher_indices_exact(fixture, source: str):
         outputs = record["outputs"] if source == "fixture_outputs" else mine
         criterion = build(io["config"]).criterion
         criterion(outputs, io["targets"])
-        _assert_matches(criterion.last_matches.main, record["matcher_indices"])
-        want_aux = record.get("aux_matcher_indices", [])
-        assert len(criterion.last_matches.aux) == len(want_aux), call
-        for got, want in zip(criterion.last_matches.aux, want_aux, strict=True):
-            _assert_matches(got, want)
+        parity.assert_last_matches(criterion, record, call)
 
 
 def test_every_loss_and_the_weighted_total_match_lighthouse(fixture):
     io = fixture["io"]
     criterion = build(io["config"]).criterion
     assert criterion.weight_dict == io["weight_dict"]
+    weights = criterion.weight_dict
     totals = {}
     for call, record, _ in _calls(fixture):
         losses = criterion(record["outputs"], io["targets"])
         assert list(losses) == list(record["loss_dict"]), call  # Lighthouse's order too
-        for key, want in record["loss_dict"].items():
-            assert _isclose(float(losses[key]), want), (call, key, float(losses[key]), want)
-        weights = criterion.weight_dict
-        total = float(sum(losses[k] * weights[k] for k in losses if k in weights))
-        assert _isclose(total, record["total_weighted_loss"]), (call, total)
+        parity.assert_losses_close(losses, record["loss_dict"], call=call)
+        total = parity.weighted_total(losses, weights)
+        assert parity.isclose(total, record["total_weighted_loss"]), (call, total)
         totals[call] = (total, losses)
     training = io.get("training_loss")
     if training:
         source = TRAIN_CALL if TRAIN_CALL in training["computed_from"] else "eval"
-        assert _isclose(totals[source][0], training["total"])
-    # what Lighthouse's evaluation logs: each term weighted (1 without a weight), and the total
+        assert parity.isclose(totals[source][0], training["total"])
     meters = io.get("eval", {}).get("standalone_evaluate", {}).get("loss_meters")
     if meters:
         total, losses = totals["eval"]
-        for key, want in meters.items():
-            weight = criterion.weight_dict.get(key, 1.0)
-            got = total if key == "loss_overall" else float(losses[key]) * weight
-            assert _isclose(got, want), (key, got, want)
+        parity.assert_loss_meters(meters, losses, total, weights)
 
 
 def test_losses_of_the_model_outputs_match_lighthouse(fixture):
@@ -331,8 +209,7 @@ def test_losses_of_the_model_outputs_match_lighthouse(fixture):
     for call, record, mine in _calls(fixture):
         with torch.no_grad():  # global_rep_tokens is the parameter itself
             losses = criterion(mine, io["targets"])
-        for key, want in record["loss_dict"].items():
-            assert _isclose(float(losses[key]), want, rel_tol=RTOL), (call, key)
+        parity.assert_losses_close(losses, record["loss_dict"], rel_tol=RTOL, call=call)
 
 
 def test_device_assignment_and_device_targets_reproduce_the_losses(fixture):
@@ -352,52 +229,23 @@ def test_device_assignment_and_device_targets_reproduce_the_losses(fixture):
             continue
         with torch.no_grad():
             losses = criterion(mine, targets)
-        for key, want in record["loss_dict"].items():
-            assert _isclose(float(losses[key]), want, rel_tol=RTOL), (call, key)
-        _assert_matches(criterion.last_matches.main, record["matcher_indices"])
+        parity.assert_losses_close(losses, record["loss_dict"], rel_tol=RTOL, call=call)
+        parity.assert_matches(criterion.last_matches.main, record["matcher_indices"])
 
 
 # --------------------------------------------------------------------------- predictions
 
 
-def _standalone(io: dict) -> dict:
-    return io["eval"]["standalone_evaluate"]
-
-
 def test_postprocessed_predictions_and_metrics_match_lighthouse(fixture):
-    io = fixture["io"]
-    expected = _standalone(io)
-    postprocessor = build(io["config"]).postprocessor
-    assert postprocessor.postprocessor.settings() == expected["postprocessor_settings"]
-    metas = _metas(io)
-    assert outputs_to_predictions(io["outputs"], metas) == expected["before_postprocess"]
-    predictions = postprocessor(io["outputs"], metas)
-    assert predictions == expected["predictions"]
-    # the predictions file, line for line as Lighthouse wrote it
-    lines = _sibling(fixture["path"], "_preds.jsonl").read_text().splitlines()
-    assert lines == [json.dumps(p) for p in predictions]
-    assert expected["jsonl_text"].splitlines() == lines
-    assert eval_submission(predictions, metas) == expected["metrics"]
+    parity.assert_standalone_predictions(fixture, build(fixture["io"]["config"]).postprocessor)
 
 
 def test_model_predictions_match_lighthouse(fixture):
-    """Our forward pass through the post-processor: the same windows in the same order; scores
-    to one unit of their 4th decimal (the outputs may differ by float rounding)."""
     io = fixture["io"]
-    expected = _standalone(io)["predictions"]
-    metas = _metas(io)
-    predictions = build(io["config"]).postprocessor(fixture["outputs"], metas)
-    for got, want in zip(predictions, expected, strict=True):
-        assert {k: v for k, v in got.items() if k != "pred_relevant_windows"} == {
-            k: v for k, v in want.items() if k != "pred_relevant_windows"
-        }
-        assert [w[:2] for w in got["pred_relevant_windows"]] == [
-            w[:2] for w in want["pred_relevant_windows"]
-        ]
-        assert [w[2] for w in got["pred_relevant_windows"]] == pytest.approx(
-            [w[2] for w in want["pred_relevant_windows"]], abs=1.5e-4
-        )
-    assert eval_submission(predictions, metas) == _standalone(io)["metrics"]
+    postprocessor = build(io["config"]).postprocessor
+    parity.assert_model_predictions(
+        postprocessor, fixture["outputs"], parity.metas(io), parity.standalone(io)
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -423,28 +271,19 @@ def test_dataset_builds_the_fixture_batch_from_raw_features(fixture, tmp_path):
     passes them (``training_inputs``); ``relevant_clips`` is ``saliency_all_labels``."""
     io = fixture["io"]
     dataset = _cg_dataset(io, tmp_path, fixture["model"])
-    random.seed(io["seed"])
-    metas, inputs, targets = collate([dataset[i] for i in range(len(dataset))])
-    assert [m["qid"] for m in metas] == [m["qid"] for m in io["meta"]]
-    if "meta_after_dataset" in io:
-        windows = [m["relevant_windows"] for m in metas]
-        assert windows == [m["relevant_windows"] for m in io["meta_after_dataset"]]
+    metas, inputs, targets = parity.collate_fixture(io, dataset)
     extra = training_inputs(fixture["model"], metas, targets)
-    for key, want in io["inputs"].items():
-        if key in ("vid", "qid"):
-            assert extra[key] == list(want), key
-            continue
-        assert inputs[key].dtype == want.dtype and inputs[key].shape == want.shape, key
-        torch.testing.assert_close(inputs[key], want, atol=1e-6, rtol=0, msg=key)
+    from_metas = ("vid", "qid")
+    for key in from_metas:
+        if key in io["inputs"]:
+            assert extra[key] == list(io["inputs"][key]), key
+    parity.assert_inputs_equal(
+        inputs, {k: v for k, v in io["inputs"].items() if k not in from_metas}
+    )
     assert extra["targets"] is targets
-    for got, want in zip(targets["span_labels"], io["targets"]["span_labels"], strict=True):
-        assert got["spans"].dtype == want["spans"].dtype
-        assert torch.equal(got["spans"], want["spans"]), (got["spans"], want["spans"])
-    for key, want in io["targets"].items():
-        if key == "span_labels":
-            continue
-        got = targets["saliency_all_labels" if key == "relevant_clips" else key]
-        assert got.dtype == want.dtype and torch.equal(got, want), (key, got, want)
+    parity.assert_targets_equal(
+        targets, io["targets"], aliases={"relevant_clips": "saliency_all_labels"}
+    )
 
 
 def test_device_split_draws_the_same_saliency_frames(fixture, tmp_path):
@@ -498,22 +337,6 @@ TINY = dict(txt_dim=16, vid_dim=2 + 12, hidden_dim=32, nheads=4, enc_layers=1, d
             total_prompts=4, num_prompts=2)  # fmt: skip
 
 
-def _tiny_batch(batch: int = 3, len_v: int = 9, len_t: int = 5, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    vid_len = torch.tensor([len_v, len_v - 3, 2][:batch])
-    txt_len = torch.tensor([2, len_t, 1][:batch])
-    vid_mask = (torch.arange(len_v) < vid_len[:, None]).float()
-    txt_mask = (torch.arange(len_t) < txt_len[:, None]).float()
-    return dict(
-        src_txt=torch.randn(batch, len_t, 16, generator=g) * txt_mask[..., None],
-        src_txt_mask=txt_mask,
-        src_vid=torch.randn(batch, len_v, 2, generator=g) * vid_mask[..., None],
-        src_vid_mask=vid_mask,
-        src_aud=torch.randn(batch, len_v, 12, generator=g) * vid_mask[..., None],
-        src_aud_mask=vid_mask,
-    )
-
-
 def _tiny_targets(inputs: dict) -> dict:
     """One window per sample (frames 1..2 inside), saliency pairs inside/outside it."""
     batch, frames = inputs["src_vid_mask"].shape
@@ -539,7 +362,7 @@ def test_tiny_training_step_reaches_every_used_parameter():
     torch.manual_seed(0)
     bundle = build(_tiny_opt())
     model = bundle.model.train()
-    inputs = _tiny_batch()
+    inputs = tiny_batch()
     targets = _tiny_targets(inputs)
     out = model(**inputs, vid=["a", "b", "c"], targets=targets)
     losses = bundle.criterion(out, targets)
@@ -549,10 +372,7 @@ def test_tiny_training_step_reaches_every_used_parameter():
     assert torch.isfinite(total)
     total.backward()
     unused = {n for n, p in model.named_parameters() if p.grad is None}
-    assert unused == {  # built for checkpoint compatibility only, as in Lighthouse
-        "txt_position_embed.position_embeddings.weight",
-        "txt_position_embed.LayerNorm.weight",
-        "txt_position_embed.LayerNorm.bias",
+    assert unused == UNUSED_TEXT_POSITIONS | {  # for checkpoint compatibility, as in Lighthouse
         "txt_proj_linear.LayerNorm.weight",
         "txt_proj_linear.LayerNorm.bias",
         "txt_proj_linear.net.1.weight",
@@ -575,7 +395,7 @@ def test_negative_rows_follow_the_recordings_and_every_case_trains(vid, real):
     torch.manual_seed(0)
     bundle = build(_tiny_opt())
     model = bundle.model.train()
-    inputs = _tiny_batch(batch=3)
+    inputs = tiny_batch(batch=3)
     inputs = {k: torch.cat([v, v[:1]])[: len(vid)] for k, v in inputs.items()}
     targets = _tiny_targets(inputs)
     targets["span_labels"] = targets["span_labels"][: len(vid)]
@@ -596,13 +416,8 @@ def test_negative_rows_follow_the_recordings_and_every_case_trains(vid, real):
 def test_padded_content_does_not_change_predictions():
     torch.manual_seed(0)
     model = CGDETR(**TINY).eval()
-    inputs = _tiny_batch()
-    noisy = dict(inputs)
-    vid_pad = inputs["src_vid_mask"][..., None] == 0
-    txt_pad = inputs["src_txt_mask"][..., None] == 0
-    noisy["src_aud"] = torch.where(vid_pad, 5.0, inputs["src_aud"])
-    noisy["src_vid"] = torch.where(vid_pad, -3.0, inputs["src_vid"])
-    noisy["src_txt"] = torch.where(txt_pad, 7.0, inputs["src_txt"])
+    inputs = tiny_batch()
+    noisy = with_noisy_padding(inputs)
     with torch.no_grad():
         out, out_noisy = model(**inputs), model(**noisy)
     for key in ("pred_logits", "pred_spans"):
@@ -615,8 +430,8 @@ def test_padded_content_does_not_change_predictions():
 
 def test_aux_outputs_follow_decoder_layers_and_aux_loss():
     with torch.no_grad():
-        assert CGDETR(**{**TINY, "dec_layers": 1}).eval()(**_tiny_batch())["aux_outputs"] == []
-        assert "aux_outputs" not in CGDETR(**TINY, aux_loss=False).eval()(**_tiny_batch())
+        assert CGDETR(**{**TINY, "dec_layers": 1}).eval()(**tiny_batch())["aux_outputs"] == []
+        assert "aux_outputs" not in CGDETR(**TINY, aux_loss=False).eval()(**tiny_batch())
 
 
 @pytest.mark.parametrize(
@@ -646,17 +461,14 @@ def test_other_widths_work():
     bundle = build(_tiny_opt(hidden_dim=128, nheads=8))
     assert bundle.model.transformer.decoder.sine_feats == 64
     with torch.no_grad():
-        out = bundle.model.eval()(**_tiny_batch(), vid=["a", "b", "c"])
+        out = bundle.model.eval()(**tiny_batch(), vid=["a", "b", "c"])
     assert out["pred_spans"].shape == (3, 5, 2)
 
 
 def test_empty_text_is_a_one_line_error():
     model = CGDETR(**TINY).eval()
-    inputs = _tiny_batch()
-    inputs["src_txt"] = inputs["src_txt"][:, :0]
-    inputs["src_txt_mask"] = inputs["src_txt_mask"][:, :0]
     with pytest.raises(ValueError, match="at least one text token"):
-        model(**inputs)
+        model(**without_text(tiny_batch()))
 
 
 def test_training_inputs_and_dataset_options_are_declared_by_the_model():

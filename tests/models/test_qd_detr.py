@@ -17,6 +17,7 @@ import torch
 from lighthouse_audio.models.dropout import dropout
 from lighthouse_audio.models.qd_detr import QDDETR, build_model
 from tests.conftest import fixture_files
+from tests.models.tiny_inputs import UNUSED_TEXT_POSITIONS, tiny_batch, with_noisy_padding
 
 IO_FILES = fixture_files("*_io.pt")
 LISTINGS = fixture_files("*_state_dict.txt")
@@ -174,22 +175,6 @@ def test_seeded_init_reproduces_checkpoint(fixture_pair):
 TINY = dict(txt_dim=16, vid_dim=2 + 12, enc_layers=1, dec_layers=2, dim_feedforward=32)
 
 
-def _tiny_batch(batch: int = 3, len_v: int = 9, len_t: int = 5, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    vid_len = torch.tensor([len_v, len_v - 3, 2][:batch])
-    txt_len = torch.tensor([2, len_t, 1][:batch])
-    vid_mask = (torch.arange(len_v) < vid_len[:, None]).float()
-    txt_mask = (torch.arange(len_t) < txt_len[:, None]).float()
-    return dict(
-        src_txt=torch.randn(batch, len_t, 16, generator=g) * txt_mask[..., None],
-        src_txt_mask=txt_mask,
-        src_vid=torch.randn(batch, len_v, 2, generator=g) * vid_mask[..., None],
-        src_vid_mask=vid_mask,
-        src_aud=torch.randn(batch, len_v, 12, generator=g) * vid_mask[..., None],
-        src_aud_mask=vid_mask,
-    )
-
-
 def _loss(out: dict) -> torch.Tensor:
     valid = out["video_mask"]
     total = out["pred_logits"].sum() + out["pred_spans"].sum()
@@ -203,18 +188,14 @@ def test_tiny_forward_backward():
     torch.manual_seed(0)
     model = QDDETR(**TINY)
     model.train()
-    out = model(**_tiny_batch())
+    out = model(**tiny_batch())
     assert out["pred_logits"].shape == (3, 10, 2)
     assert out["pred_spans"].shape == (3, 10, 2)
     assert out["saliency_scores"].shape == out["saliency_scores_neg"].shape == (3, 9)
     assert len(out["aux_outputs"]) == 1
     _loss(out).backward()
     unused = {n for n, p in model.named_parameters() if p.grad is None}
-    assert unused == {
-        "txt_position_embed.position_embeddings.weight",
-        "txt_position_embed.LayerNorm.weight",
-        "txt_position_embed.LayerNorm.bias",
-    }
+    assert unused == UNUSED_TEXT_POSITIONS
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
@@ -223,7 +204,7 @@ def test_batched_negative_pass_matches_two_passes_with_gradients():
     batched = QDDETR(**TINY, batched_negative=True).eval()
     two_pass = QDDETR(**TINY, batched_negative=False).eval()
     two_pass.load_state_dict(batched.state_dict())
-    inputs = _tiny_batch()
+    inputs = tiny_batch()
     out_b, out_t = batched(**inputs), two_pass(**inputs)
     _assert_outputs_close(out_b, out_t, list(out_t))
     _loss(out_b).backward()
@@ -236,13 +217,8 @@ def test_batched_negative_pass_matches_two_passes_with_gradients():
 def test_padded_content_does_not_change_predictions():
     torch.manual_seed(0)
     model = QDDETR(**TINY).eval()
-    inputs = _tiny_batch()
-    noisy = dict(inputs)
-    vid_pad = inputs["src_vid_mask"][..., None] == 0
-    txt_pad = inputs["src_txt_mask"][..., None] == 0
-    noisy["src_aud"] = torch.where(vid_pad, 5.0, inputs["src_aud"])
-    noisy["src_vid"] = torch.where(vid_pad, -3.0, inputs["src_vid"])
-    noisy["src_txt"] = torch.where(txt_pad, 7.0, inputs["src_txt"])
+    inputs = tiny_batch()
+    noisy = with_noisy_padding(inputs)
     with torch.no_grad():
         out, out_noisy = model(**inputs), model(**noisy)
     for key in ("pred_logits", "pred_spans"):
@@ -256,16 +232,16 @@ def test_single_sample_batch_pairs_with_itself():
     torch.manual_seed(0)
     model = QDDETR(**TINY).eval()
     with torch.no_grad():
-        out = model(**_tiny_batch(batch=1))
+        out = model(**tiny_batch(batch=1))
     torch.testing.assert_close(out["saliency_scores"], out["saliency_scores_neg"])
 
 
 def test_one_decoder_layer_gives_empty_aux_outputs():
     model = QDDETR(**{**TINY, "dec_layers": 1}).eval()
     with torch.no_grad():
-        out = model(**_tiny_batch())
+        out = model(**tiny_batch())
     assert out["aux_outputs"] == []
-    assert "aux_outputs" not in QDDETR(**TINY, aux_loss=False).eval()(**_tiny_batch())
+    assert "aux_outputs" not in QDDETR(**TINY, aux_loss=False).eval()(**tiny_batch())
 
 
 @pytest.mark.parametrize(

@@ -4,30 +4,23 @@ Every ``taskweave*_io.pt`` in the model-fixture folder (``$LIGHTHOUSE_AUDIO_MODE
 checked against its checkpoint (same stem without ``_io``) and predictions file, in both of
 Lighthouse's branches (the evaluation call, ``epoch_i=None``, and every training-epoch call in
 ``extra_calls``), so held-back fixtures are covered without naming them here. Expected values
-always come from the fixtures.
+always come from the fixtures; the checks all models share are in ``lighthouse_parity.py``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import random
 import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lighthouse_audio.config import load_config
-from lighthouse_audio.data.collate import collate
 from lighthouse_audio.engine.train import lighthouse_checkpoint
-from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.models.bundle import build_model_bundle
 from lighthouse_audio.models.criterion import build_criterion
-from lighthouse_audio.models.postprocess import outputs_to_predictions
 from lighthouse_audio.models.taskweave import (
     INFERENCE_FROM_EPOCH,
     LOG_VAR_KEYS,
@@ -39,24 +32,17 @@ from lighthouse_audio.models.taskweave import (
     mr2hd_frame_weights,
 )
 from lighthouse_audio.registry import MODELS
-from tests.conftest import REPO_ROOT, model_fixture_files
+from tests.conftest import REPO_ROOT
 from tests.data.test_dataset_parity import build_from_fixture
 from tests.engine.test_fast_path import device_targets
+from tests.models import lighthouse_parity as parity
+from tests.models.lighthouse_parity import ATOL, RTOL
+from tests.models.tiny_inputs import UNUSED_TEXT_POSITIONS, tiny_batch, without_text
 
-IO_FILES = model_fixture_files("taskweave*_io.pt")
-LISTINGS = model_fixture_files("taskweave*_state_dict.txt")
-ATOL = RTOL = 1e-4  # the fixtures' README §9; observed <= 5.3e-6 on the public fixtures
-LOSS_RTOL = 1e-5
+IO_FILES = parity.io_files("taskweave")  # outputs observed within 5.3e-6 (public fixtures)
+LISTINGS = parity.listings("taskweave")
 
-pytestmark = pytest.mark.skipif(not IO_FILES, reason="no taskweave*_io.pt fixtures found")
-
-
-def _ids(paths: list[Path]) -> list[str]:
-    return [p.stem for p in paths]
-
-
-def _sibling(io_path: Path, suffix: str) -> Path:
-    return io_path.with_name(io_path.name.replace("_io.pt", suffix))
+pytestmark = parity.skip_without(IO_FILES, "taskweave")
 
 
 def _epoch_of(call: dict) -> int | None:
@@ -76,29 +62,16 @@ def _run(model: TaskWeave, io: dict, epoch: int | None) -> dict[str, Any]:
         return model(**io["inputs"], epoch_i=epoch)
 
 
-@pytest.fixture(params=IO_FILES, ids=_ids(IO_FILES), scope="module")
+@pytest.fixture(params=IO_FILES, ids=parity.ids(IO_FILES), scope="module")
 def fixture(request) -> dict:
     """The io record, its checkpoint and a model loaded from it (eval mode), plus the outputs of
     every recorded call."""
-    io = torch.load(request.param, weights_only=True)
-    ckpt = torch.load(_sibling(request.param, ".ckpt"), weights_only=False)  # `opt`: EasyDict
-    model = build_model(io["config"])
-    model.load_state_dict(ckpt["model"], strict=True)  # copies: the shared storage is untouched
-    model.eval()
-    outputs = {name: _run(model, io, _epoch_of(call)) for name, call in _calls(io).items()}
-    return {"path": request.param, "io": io, "ckpt": ckpt, "model": model, "outputs": outputs}
-
-
-def _layout(state: dict[str, torch.Tensor]) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
-    return [(k, tuple(v.shape), v.dtype) for k, v in state.items()]
-
-
-def _isclose(got: float, want: float, rel_tol: float = LOSS_RTOL) -> bool:
-    return math.isclose(got, want, rel_tol=rel_tol, abs_tol=1e-7)
-
-
-def _metas(io: dict) -> list[dict]:
-    return [dict(meta) for meta in io["meta"]]
+    fixture = parity.load_fixture(request.param, build_model)
+    io, model = fixture["io"], fixture["model"]
+    fixture["outputs"] = {
+        name: _run(model, io, _epoch_of(call)) for name, call in _calls(io).items()
+    }
+    return fixture
 
 
 def _lighthouse_outputs(out: dict) -> dict:
@@ -132,63 +105,30 @@ def test_state_dict_layout_matches_checkpoint_both_ways(fixture, tmp_path):
     here strictly (the fixture) and ours loads there: a checkpoint we write has the same layout
     and loads back strictly."""
     model = build_model(fixture["io"]["config"])
-    assert _layout(model.state_dict()) == _layout(fixture["ckpt"]["model"])
-    assert list(fixture["ckpt"]) == ["model", "optimizer", "lr_scheduler", "epoch", "opt"]
+    parity.assert_checkpoint_layout(model, fixture["ckpt"])
     optimizer = torch.optim.AdamW(model.parameters())
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 400)
     path = tmp_path / "ours.ckpt"
     torch.save(lighthouse_checkpoint(fixture["model"], optimizer, scheduler, 0, {}), path)
     ours = torch.load(path, weights_only=False)
     assert list(ours) == list(fixture["ckpt"])
-    assert _layout(ours["model"]) == _layout(fixture["ckpt"]["model"])
+    assert parity.layout(ours["model"]) == parity.layout(fixture["ckpt"]["model"])
     model.load_state_dict(ours["model"], strict=True)
     for key, value in fixture["ckpt"]["model"].items():
         assert torch.equal(model.state_dict()[key], value), key
 
 
-@pytest.mark.parametrize("listing", LISTINGS, ids=_ids(LISTINGS))
+@pytest.mark.parametrize("listing", LISTINGS, ids=parity.ids(LISTINGS))
 def test_default_config_layout_matches_listing(listing: Path, lighthouse_configs_dir):
     """The listing is of Lighthouse's default config (768-wide CLAP inputs), built from
     Lighthouse's own YAML tree for the variant the file is named after."""
-    text = listing.read_text()
     variant = listing.name.split("_clap")[0]
-    rows = []
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("[]").split(",") if d)
-        rows.append((key, dims, getattr(torch, dtype)))
-    counts = re.search(r"num tensors: (\d+); num elements: (\d+)", text)
-    assert counts, f"{listing.name} has no 'num tensors/num elements' header"
-    assert len(rows) == int(counts[1])
-    assert sum(int(np.prod(s)) for _, s, _ in rows) == int(counts[2])
     opt = load_config(variant, "clotho-moment", "clap", root=lighthouse_configs_dir)
-    model = MODELS.get(variant)(opt).model
-    assert _layout(model.state_dict()) == rows
-    assert sum(p.numel() for p in model.state_dict().values()) == int(counts[2])
+    parity.assert_listing_layout(MODELS.get(variant)(opt).model, listing)
 
 
 def test_seeded_init_reproduces_checkpoint(fixture):
-    """The fixture weights are Lighthouse's seeded init plus recorded noise (README §2), so the
-    same construction order gives them back; tensors stored as shifted windows of a shared
-    buffer (all but the first of each group) hold no initialised values to compare."""
-    io, ckpt = fixture["io"], fixture["ckpt"]
-    random.seed(io["seed"])
-    np.random.seed(io["seed"])
-    torch.manual_seed(io["seed"])
-    model = build_model(io["config"])
-    noise = torch.Generator().manual_seed(io["seed"] + 1000)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn(param.shape, generator=noise) * io["perturb_std"])
-    sharing = io.get("weight_sharing") or {}
-    windows = {key for group in sharing.get("groups", []) for key in group["keys"][1:]}
-    state = model.state_dict()
-    compared = [key for key in ckpt["model"] if key not in windows]
-    assert len(compared) >= len(ckpt["model"]) - len(windows) > 0
-    for key in compared:
-        torch.testing.assert_close(state[key], ckpt["model"][key], atol=1e-7, rtol=0, msg=key)
+    parity.assert_seeded_init_reproduces(fixture["io"], fixture["ckpt"], build_model)
 
 
 def test_lighthouse_tree_loads_unchanged_and_gives_the_fixture_config(
@@ -196,40 +136,16 @@ def test_lighthouse_tree_loads_unchanged_and_gives_the_fixture_config(
 ):
     """Both trees, with the run folder named after the variant as Lighthouse names it."""
     io = fixture["io"]
-    overrides = [f"{k}={v}" for k, v in {"seed": io["seed"], **io["overrides"]}.items()]
-    for root in (lighthouse_configs_dir, REPO_ROOT / "configs"):
-        cfg = load_config(io["model"], "clotho-moment", "clap", overrides, root=root)
-        for key, value in io["config"].items():
-            if key.endswith("_log_txt_formatter"):
-                continue  # added by the training loop, not the loader
-            assert cfg[key] == value, (root, key)
+    parity.assert_trees_give_fixture_config(io["model"], io, lighthouse_configs_dir)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_project_config_equals_lighthouses(variant: str, lighthouse_configs_dir):
-    ours = REPO_ROOT / "configs" / "model" / f"{variant}.yml"
-    assert ours.read_bytes() == (lighthouse_configs_dir / "model" / f"{variant}.yml").read_bytes()
-    mine = load_config(variant, "clotho-moment", "clap", root=REPO_ROOT / "configs")
-    theirs = load_config(variant, "clotho-moment", "clap", root=lighthouse_configs_dir)
-    assert mine == theirs and mine.mr2hd is VARIANTS[variant]
+    mine = parity.assert_project_config_is_lighthouses(variant, lighthouse_configs_dir)
+    assert mine.mr2hd is VARIANTS[variant]
 
 
 # --------------------------------------------------------------------------- forward
-
-
-def _assert_outputs(got: dict, expected: dict, keys: list[str]) -> None:
-    assert list(_lighthouse_outputs(got)) == keys
-    for key in keys:
-        if key != "aux_outputs":
-            torch.testing.assert_close(got[key], expected[key], atol=ATOL, rtol=RTOL, msg=key)
-            continue
-        assert len(got[key]) == len(expected[key])
-        for i, (mine, theirs) in enumerate(zip(got[key], expected[key], strict=True)):
-            assert list(mine) == list(theirs)
-            for name in theirs:
-                torch.testing.assert_close(
-                    mine[name], theirs[name], atol=ATOL, rtol=RTOL, msg=f"aux {i} {name}"
-                )
 
 
 def test_forward_matches_lighthouse_in_every_recorded_call(fixture):
@@ -237,7 +153,9 @@ def test_forward_matches_lighthouse_in_every_recorded_call(fixture):
     assert _epoch_of(io) is None  # the evaluation call, as evaluate.py makes it
     for name, call in _calls(io).items():
         got = fixture["outputs"][name]
-        _assert_outputs(got, call["outputs"], call["output_keys"])
+        parity.assert_outputs_close(
+            _lighthouse_outputs(got), call["outputs"], call["output_keys"], name
+        )
         for key in LOG_VAR_KEYS:
             assert got[key].shape == (1,)
             value = got[key].detach().item()
@@ -313,26 +231,16 @@ def test_intermediates_match_lighthouse(fixture):
     positive passes only; HD2MR's inference makes two). The mask Lighthouse's side conv
     received is the padding mask: the inverted-mask bug kept for parity."""
     io, model = fixture["io"], fixture["model"]
-    got: dict[str, list] = {}
-
-    def keep(name):
-        def hook(_module, inputs, output):
-            got.setdefault(name, []).append((inputs, output))
-
-        return hook
-
     names = [
         "input_vid_proj", "input_txt_proj", "transformer.t2v_encoder",
         "transformer.shared_encoder", "transformer.mr_conv", "transformer.mr_decoder",
     ]  # fmt: skip
-    handles = [model.get_submodule(n).register_forward_hook(keep(n)) for n in names]
     model.negative_pass = False  # Lighthouse's hooks did not record the negative pass either
     try:
-        _run(model, io, None)
+        with parity.recorded_calls(model, names) as got:
+            _run(model, io, None)
     finally:
         model.negative_pass = True
-        for handle in handles:
-            handle.remove()
     expected = io["intermediates"]
     assert set(expected) <= set(names)
     num_frames = io["inputs"]["src_vid"].shape[1]
@@ -360,12 +268,6 @@ def test_intermediates_match_lighthouse(fixture):
 # --------------------------------------------------------------------------- matcher and losses
 
 
-def _assert_matches(got, want) -> None:
-    assert len(got) == len(want)
-    for (gi, gj), (wi, wj) in zip(got, want, strict=True):
-        assert torch.equal(gi, wi) and torch.equal(gj, wj), ((gi, gj), (wi, wj))
-
-
 @pytest.mark.parametrize("source", ["fixture_outputs", "model_outputs"])
 def test_matcher_indices_exact(fixture, source: str):
     io = fixture["io"]
@@ -373,35 +275,27 @@ def test_matcher_indices_exact(fixture, source: str):
         outputs = call["outputs"] if source == "fixture_outputs" else fixture["outputs"][name]
         criterion = build_bundle(io["config"]).criterion
         criterion(outputs, io["targets"])
-        _assert_matches(criterion.last_matches.main, call["matcher_indices"])
-        want_aux = call.get("aux_matcher_indices", [])
-        assert len(criterion.last_matches.aux) == len(want_aux)
-        for got, want in zip(criterion.last_matches.aux, want_aux, strict=True):
-            _assert_matches(got, want)
+        parity.assert_last_matches(criterion, call, name)
 
 
 def test_every_loss_and_the_weighted_total_match_lighthouse(fixture):
     io = fixture["io"]
     criterion = build_bundle(io["config"]).criterion
     assert criterion.weight_dict == io["weight_dict"]
+    weights = criterion.weight_dict
     for name, call in _calls(io).items():
         losses = criterion(call["outputs"], io["targets"])
         assert set(losses) == set(call["loss_dict"]), name
-        for key, want in call["loss_dict"].items():
-            assert _isclose(float(losses[key]), want), (name, key, float(losses[key]), want)
-        weights = criterion.weight_dict
-        total = float(sum(losses[k] * weights[k] for k in losses if k in weights))
-        assert _isclose(total, call["total_weighted_loss"]), (name, total)
-    # what Lighthouse's evaluation logs: each term weighted (1 without a weight), and the total
+        parity.assert_losses_close(losses, call["loss_dict"], call=name)
+        total = parity.weighted_total(losses, weights)
+        assert parity.isclose(total, call["total_weighted_loss"]), (name, total)
     for name, (call_name, record) in _eval_records(io).items():
         meters = record.get("loss_meters")
         if not meters:
             continue
         losses = criterion(_calls(io)[call_name]["outputs"], io["targets"])
-        total = float(sum(losses[k] * weights[k] for k in losses if k in weights))
-        for key, want in meters.items():
-            got = total if key == "loss_overall" else float(losses[key]) * weights.get(key, 1.0)
-            assert _isclose(got, want), (name, key, got, want)
+        total = parity.weighted_total(losses, weights)
+        parity.assert_loss_meters(meters, losses, total, weights, name)
 
 
 def _computed_from(io: dict) -> tuple[str, dict]:
@@ -421,13 +315,13 @@ def test_training_objective_matches_lighthouse(fixture):
     criterion = build_bundle(io["config"]).criterion
     log_vars = {key: torch.tensor([call["log_vars"][key]]) for key in LOG_VAR_KEYS}
     losses = criterion({**call["outputs"], **log_vars}, io["targets"])
-    assert _isclose(float(losses["loss_saliency"]), expected["loss_hd"])
+    assert parity.isclose(float(losses["loss_saliency"]), expected["loss_hd"])
     for key in LOG_VAR_KEYS:
         assert float(losses[key]) == pytest.approx(expected[key], abs=1e-7)
-    assert _isclose(float(criterion.objective(losses)), expected["total"])
+    assert parity.isclose(float(criterion.objective(losses)), expected["total"])
     ours = criterion(fixture["outputs"][name], io["targets"])
     got = criterion.objective(ours).item()
-    assert _isclose(got, expected["total"], rel_tol=RTOL)
+    assert parity.isclose(got, expected["total"], rel_tol=RTOL)
     with pytest.raises(KeyError, match="hd_log_var"):
         criterion.objective(criterion(call["outputs"], io["targets"]))
 
@@ -439,9 +333,7 @@ def test_losses_of_the_model_outputs_match_lighthouse(fixture):
     criterion = build_bundle(io["config"]).criterion
     for name, call in _calls(io).items():
         losses = criterion(fixture["outputs"][name], io["targets"])
-        for key, want in call["loss_dict"].items():
-            got = float(losses[key])
-            assert _isclose(got, want, rel_tol=RTOL), (name, key, got, want)
+        parity.assert_losses_close(losses, call["loss_dict"], rel_tol=RTOL, call=name)
 
 
 def test_device_assignment_reproduces_the_fixture_matches_and_losses(fixture):
@@ -450,9 +342,8 @@ def test_device_assignment_reproduces_the_fixture_matches_and_losses(fixture):
     criterion = build_bundle({**io["config"], "assignment": "device"}).criterion
     frames = io["inputs"]["src_vid"].shape[1]
     losses = criterion(io["outputs"], device_targets(io["targets"], frames))
-    for key, want in io["loss_dict"].items():
-        assert _isclose(float(losses[key]), want), (key, float(losses[key]), want)
-    _assert_matches(criterion.last_matches.main, io["matcher_indices"])
+    parity.assert_losses_close(losses, io["loss_dict"])
+    parity.assert_matches(criterion.last_matches.main, io["matcher_indices"])
 
 
 # --------------------------------------------------------------------------- predictions
@@ -471,40 +362,26 @@ def _eval_records(io: dict) -> dict[str, tuple[str, dict]]:
 
 def test_postprocessed_predictions_and_metrics_match_lighthouse(fixture):
     io = fixture["io"]
-    metas = _metas(io)
+    metas = parity.metas(io)
     records = _eval_records(io)
     assert "standalone_evaluate" in records
     for record_name, (call_name, expected) in records.items():
         outputs = _calls(io)[call_name]["outputs"]
         postprocessor = build_bundle(io["config"]).postprocessor
-        assert postprocessor.postprocessor.settings() == expected["postprocessor_settings"]
-        assert outputs_to_predictions(outputs, metas) == expected["before_postprocess"]
-        predictions = postprocessor(outputs, metas)
-        assert predictions == expected["predictions"], record_name
-        assert expected["jsonl_text"].splitlines() == [json.dumps(p) for p in predictions]
-        assert eval_submission(predictions, metas) == expected["metrics"], record_name
+        parity.assert_postprocessed(postprocessor, outputs, metas, expected, record_name)
     # the predictions file is evaluate.py's: the evaluation call (epoch_i=None)
-    lines = _sibling(fixture["path"], "_preds.jsonl").read_text().splitlines()
+    lines = parity.predictions_file(fixture["path"])
     assert lines == records["standalone_evaluate"][1]["jsonl_text"].splitlines()
 
 
 def test_model_predictions_match_lighthouse(fixture):
-    """Our forward passes through the post-processor: the same windows in the same order;
-    scores to one unit of their 4th decimal (the outputs may differ by float rounding)."""
+    """Our forward passes through the post-processor, for every evaluation record."""
     io = fixture["io"]
-    metas = _metas(io)
+    metas = parity.metas(io)
     for record_name, (call_name, expected) in _eval_records(io).items():
         postprocessor = build_bundle(io["config"]).postprocessor
-        predictions = postprocessor(fixture["outputs"][call_name], metas)
-        for got, want in zip(predictions, expected["predictions"], strict=True):
-            windows, want_windows = got.pop("pred_relevant_windows"), want["pred_relevant_windows"]
-            assert got == {k: v for k, v in want.items() if k != "pred_relevant_windows"}
-            assert [w[:2] for w in windows] == [w[:2] for w in want_windows], record_name
-            assert [w[2] for w in windows] == pytest.approx(
-                [w[2] for w in want_windows], abs=1.5e-4
-            )
-        predictions = postprocessor(fixture["outputs"][call_name], metas)
-        assert eval_submission(predictions, metas) == expected["metrics"], record_name
+        outputs = fixture["outputs"][call_name]
+        parity.assert_model_predictions(postprocessor, outputs, metas, expected, record_name)
 
 
 # --------------------------------------------------------------------------- data
@@ -514,23 +391,8 @@ def test_dataset_builds_the_fixture_batch_from_raw_features(fixture, tmp_path):
     """The project's dataset and collate, fed the raw arrays and jsonl lines Lighthouse read,
     give its inputs and targets (Python's random seeded as the fixture was)."""
     io = fixture["io"]
-    dataset = build_from_fixture(io, tmp_path)
-    random.seed(io["seed"])
-    metas, inputs, targets = collate([dataset[i] for i in range(len(dataset))])
-    assert [m["qid"] for m in metas] == [m["qid"] for m in io["meta"]]
-    if "meta_after_dataset" in io:
-        windows = [m["relevant_windows"] for m in metas]
-        assert windows == [m["relevant_windows"] for m in io["meta_after_dataset"]]
-    for key, want in io["inputs"].items():
-        assert inputs[key].dtype == want.dtype and inputs[key].shape == want.shape, key
-        torch.testing.assert_close(inputs[key], want, atol=1e-6, rtol=0, msg=key)
-    for got, want in zip(targets["span_labels"], io["targets"]["span_labels"], strict=True):
-        assert got["spans"].dtype == want["spans"].dtype
-        assert torch.equal(got["spans"], want["spans"]), (got["spans"], want["spans"])
-    for key, want in io["targets"].items():
-        if key != "span_labels":
-            got = targets[key]
-            assert got.dtype == want.dtype and torch.equal(got, want), (key, got, want)
+    assert "span_labels" in io["targets"]
+    parity.assert_dataset_rebuilds_the_batch(io, build_from_fixture(io, tmp_path))
 
 
 # --------------------------------------------------------------------------- MR2HD at any length
@@ -587,22 +449,6 @@ TINY = dict(txt_dim=16, vid_dim=2 + 12, nheads=4, enc_layers=1, dec_layers=2,
             dim_feedforward=32, num_queries=5)  # fmt: skip
 
 
-def _tiny_batch(batch: int = 3, len_v: int = 9, len_t: int = 5, seed: int = 0) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    vid_len = torch.tensor([len_v, len_v - 3, 2][:batch])
-    txt_len = torch.tensor([2, len_t, 1][:batch])
-    vid_mask = (torch.arange(len_v) < vid_len[:, None]).float()
-    txt_mask = (torch.arange(len_t) < txt_len[:, None]).float()
-    return dict(
-        src_txt=torch.randn(batch, len_t, 16, generator=g) * txt_mask[..., None],
-        src_txt_mask=txt_mask,
-        src_vid=torch.randn(batch, len_v, 2, generator=g) * vid_mask[..., None],
-        src_vid_mask=vid_mask,
-        src_aud=torch.randn(batch, len_v, 12, generator=g) * vid_mask[..., None],
-        src_aud_mask=vid_mask,
-    )
-
-
 def _tiny_targets(len_v: int = 9) -> dict:
     return {
         "span_labels": [{"spans": torch.tensor([[0.5, 0.3]])} for _ in range(3)],
@@ -625,16 +471,12 @@ def test_training_step_gradients(mr2hd: bool):
     criterion = TaskWeaveCriterion(
         build_criterion(load_config("taskweave_mr2hd", "custom", "clap"))
     )
-    losses = criterion(model(**_tiny_batch()), _tiny_targets())
+    losses = criterion(model(**tiny_batch()), _tiny_targets())
     total = criterion.objective(losses)
     assert total.shape == () and torch.isfinite(total)
     total.backward()
     unused = {n for n, p in model.named_parameters() if p.grad is None}
-    assert unused == {
-        "txt_position_embed.position_embeddings.weight",
-        "txt_position_embed.LayerNorm.weight",
-        "txt_position_embed.LayerNorm.bias",
-    }
+    assert unused == UNUSED_TEXT_POSITIONS
     zero = {n for n, p in model.named_parameters() if p.grad is not None and not p.grad.any()}
     assert zero == {
         "transformer.mr_conv.conv.weight",
@@ -652,7 +494,7 @@ def test_both_branches_run_at_a_short_padded_length(mr2hd: bool):
     model = TaskWeave(**TINY, mr2hd=mr2hd).eval()
     for epoch in (None, 0):
         with torch.no_grad():
-            out = model(**_tiny_batch(), epoch_i=epoch)
+            out = model(**tiny_batch(), epoch_i=epoch)
         assert out["pred_logits"].shape == out["pred_spans"].shape == (3, 5, 2)
         assert out["saliency_scores"].shape == out["saliency_scores_neg"].shape == (3, 9)
         assert len(out["aux_outputs"]) == 1
@@ -686,8 +528,5 @@ def test_build_refuses_impossible_configs_in_one_line(change: dict, message: str
 
 def test_empty_text_is_a_one_line_error():
     model = TaskWeave(**TINY).eval()
-    inputs = _tiny_batch()
-    inputs["src_txt"] = inputs["src_txt"][:, :0]
-    inputs["src_txt_mask"] = inputs["src_txt_mask"][:, :0]
     with pytest.raises(ValueError, match="at least one text token"):
-        model(**inputs)
+        model(**without_text(tiny_batch()))

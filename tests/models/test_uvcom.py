@@ -2,26 +2,21 @@
 
 Every ``uvcom*_io.pt`` in the model-fixture folder (``$LIGHTHOUSE_AUDIO_MODEL_FIXTURES``) is
 checked against its checkpoint (same stem without ``_io``) and predictions file, so held-back
-fixtures are covered without naming them here. Expected values always come from the fixtures.
+fixtures are covered without naming them here. Expected values always come from the fixtures;
+the checks all models share are in ``lighthouse_parity.py``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import random
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lighthouse_audio.config import load_config
-from lighthouse_audio.data.collate import collate
 from lighthouse_audio.evaluation.metrics import eval_submission
-from lighthouse_audio.models.postprocess import outputs_to_predictions
 from lighthouse_audio.models.uvcom import UVCOM, build, build_model
 from lighthouse_audio.models.uvcom_clustering import random_walk_refine
 from lighthouse_audio.models.uvcom_criterion import (
@@ -30,66 +25,26 @@ from lighthouse_audio.models.uvcom_criterion import (
     similarity_loss,
 )
 from lighthouse_audio.registry import MODELS
-from tests.conftest import REPO_ROOT, model_fixture_files
+from tests.conftest import REPO_ROOT
 from tests.data.test_dataset_parity import build_from_fixture
 from tests.engine.test_fast_path import device_targets
+from tests.models import lighthouse_parity as parity
+from tests.models.lighthouse_parity import ATOL, RTOL
+from tests.models.tiny_inputs import UNUSED_TEXT_POSITIONS, without_text
 
-IO_FILES = model_fixture_files("uvcom*_io.pt")
-LISTINGS = model_fixture_files("uvcom*_state_dict.txt")
-ATOL = RTOL = 1e-4  # the fixtures' README §9; observed <= 4.1e-6 on the public fixture
-LOSS_RTOL = 1e-5
+IO_FILES = parity.io_files("uvcom")  # outputs observed within 4.1e-6 (public fixture)
+LISTINGS = parity.listings("uvcom")
 
-pytestmark = pytest.mark.skipif(not IO_FILES, reason="no uvcom*_io.pt fixtures found")
-
-
-def _ids(paths: list[Path]) -> list[str]:
-    return [p.stem for p in paths]
+pytestmark = parity.skip_without(IO_FILES, "uvcom")
 
 
-def _sibling(io_path: Path, suffix: str) -> Path:
-    return io_path.with_name(io_path.name.replace("_io.pt", suffix))
-
-
-@pytest.fixture(params=IO_FILES, ids=_ids(IO_FILES), scope="module")
+@pytest.fixture(params=IO_FILES, ids=parity.ids(IO_FILES), scope="module")
 def fixture(request) -> dict:
     """The io record, its checkpoint and a model loaded from it (eval mode), plus its outputs."""
-    io = torch.load(request.param, weights_only=True)
-    ckpt = torch.load(_sibling(request.param, ".ckpt"), weights_only=False)  # `opt`: EasyDict
-    model = build_model(io["config"])
-    model.load_state_dict(ckpt["model"], strict=True)  # copies: the shared storage is untouched
-    model.eval()
+    fixture = parity.load_fixture(request.param, build_model)
     with torch.no_grad():
-        outputs = model(**io["inputs"])
-    return {"path": request.param, "io": io, "ckpt": ckpt, "model": model, "outputs": outputs}
-
-
-def _layout(state: dict[str, torch.Tensor]) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
-    return [(k, tuple(v.shape), v.dtype) for k, v in state.items()]
-
-
-def _isclose(got: float, want: float, rel_tol: float = LOSS_RTOL) -> bool:
-    return math.isclose(got, want, rel_tol=rel_tol, abs_tol=1e-7)
-
-
-def _metas(io: dict) -> list[dict]:
-    return [dict(meta) for meta in io["meta"]]
-
-
-def _assert_close_tree(got, want, msg: str) -> None:
-    """Tensors to the outputs' tolerance (bool tensors exactly), recursing into dicts/lists."""
-    if isinstance(want, torch.Tensor):
-        if want.dtype == torch.bool:
-            assert torch.equal(got, want), msg
-        else:
-            torch.testing.assert_close(got, want, atol=ATOL, rtol=RTOL, msg=msg)
-    elif isinstance(want, dict):
-        assert list(got) == list(want), msg
-        for key in want:
-            _assert_close_tree(got[key], want[key], f"{msg}.{key}")
-    else:
-        assert isinstance(want, list | tuple) and len(got) == len(want), msg
-        for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            _assert_close_tree(g, w, f"{msg}[{i}]")
+        fixture["outputs"] = fixture["model"](**fixture["io"]["inputs"])
+    return fixture
 
 
 # --------------------------------------------------------------------------- weights and config
@@ -103,89 +58,42 @@ def test_registered_and_built_through_the_registry(fixture):
 
 
 def test_state_dict_layout_matches_checkpoint_and_loads_both_ways(fixture):
-    model = build_model(fixture["io"]["config"])
-    assert _layout(model.state_dict()) == _layout(fixture["ckpt"]["model"])
-    assert list(fixture["ckpt"]) == ["model", "optimizer", "lr_scheduler", "epoch", "opt"]
+    ckpt = fixture["ckpt"]
+    parity.assert_checkpoint_layout(build_model(fixture["io"]["config"]), ckpt)
     # ours into a Lighthouse-built model: the same keys, so a fresh build takes our state strictly
-    theirs = build_model(fixture["ckpt"]["opt"])
-    theirs.load_state_dict(fixture["model"].state_dict(), strict=True)
+    theirs = parity.reload_strictly(fixture["model"], build_model, ckpt["opt"], ckpt["model"])
     for key, value in theirs.state_dict().items():
-        assert torch.equal(value, fixture["ckpt"]["model"][key]), key
+        assert torch.equal(value, ckpt["model"][key]), key
 
 
-@pytest.mark.parametrize("listing", LISTINGS, ids=_ids(LISTINGS))
+@pytest.mark.parametrize("listing", LISTINGS, ids=parity.ids(LISTINGS))
 def test_default_config_layout_matches_listing(listing: Path, lighthouse_configs_dir):
     """The listing is of Lighthouse's default config (768-wide CLAP inputs), built from
     Lighthouse's own YAML tree."""
-    text = listing.read_text()
-    rows = []
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("[]").split(",") if d)
-        rows.append((key, dims, getattr(torch, dtype)))
-    counts = re.search(r"num tensors: (\d+); num elements: (\d+)", text)
-    assert counts, f"{listing.name} has no 'num tensors/num elements' header"
-    assert len(rows) == int(counts[1])
-    assert sum(int(np.prod(s)) for _, s, _ in rows) == int(counts[2])
     opt = load_config("uvcom", "clotho-moment", "clap", root=lighthouse_configs_dir)
-    model = build_model(opt)
-    assert _layout(model.state_dict()) == rows
-    assert sum(p.numel() for p in model.state_dict().values()) == int(counts[2])
+    parity.assert_listing_layout(build_model(opt), listing)
 
 
 def test_seeded_init_reproduces_checkpoint(fixture):
-    """The fixture weights are Lighthouse's seeded init plus recorded noise (README §2), so the
-    same construction order gives them back; tensors stored as shifted windows of a shared
-    buffer (all but the first of each group) hold no initialised values to compare."""
-    io, ckpt = fixture["io"], fixture["ckpt"]
-    random.seed(io["seed"])
-    np.random.seed(io["seed"])
-    torch.manual_seed(io["seed"])
-    model = build_model(io["config"])
-    noise = torch.Generator().manual_seed(io["seed"] + 1000)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn(param.shape, generator=noise) * io["perturb_std"])
-    sharing = io.get("weight_sharing") or {}
-    windows = {key for group in sharing.get("groups", []) for key in group["keys"][1:]}
-    state = model.state_dict()
-    compared = [key for key in ckpt["model"] if key not in windows]
-    assert len(compared) >= len(ckpt["model"]) - len(windows) > 0
-    for key in compared:
-        torch.testing.assert_close(state[key], ckpt["model"][key], atol=1e-7, rtol=0, msg=key)
+    parity.assert_seeded_init_reproduces(fixture["io"], fixture["ckpt"], build_model)
 
 
 def test_lighthouse_tree_loads_unchanged_and_gives_the_fixture_config(
     fixture, lighthouse_configs_dir
 ):
-    io = fixture["io"]
-    overrides = [f"{k}={v}" for k, v in {"seed": io["seed"], **io["overrides"]}.items()]
-    for root in (lighthouse_configs_dir, REPO_ROOT / "configs"):
-        cfg = load_config("uvcom", "clotho-moment", "clap", overrides, root=root)
-        for key, value in io["config"].items():
-            if key.endswith("_log_txt_formatter"):
-                continue  # added by the training loop, not the loader
-            assert cfg[key] == value, (root, key)
+    parity.assert_trees_give_fixture_config("uvcom", fixture["io"], lighthouse_configs_dir)
 
 
 def test_project_config_equals_lighthouses(lighthouse_configs_dir):
-    ours = REPO_ROOT / "configs" / "model" / "uvcom.yml"
-    assert ours.read_bytes() == (lighthouse_configs_dir / "model" / "uvcom.yml").read_bytes()
-    mine = load_config("uvcom", "clotho-moment", "clap", root=REPO_ROOT / "configs")
-    theirs = load_config("uvcom", "clotho-moment", "clap", root=lighthouse_configs_dir)
-    assert mine == theirs
+    parity.assert_project_config_is_lighthouses("uvcom", lighthouse_configs_dir)
 
 
 # --------------------------------------------------------------------------- forward
 
 
 def test_forward_matches_lighthouse(fixture):
-    io, out = fixture["io"], fixture["outputs"]
-    assert list(out) == io["output_keys"]
-    for key in io["output_keys"]:
-        _assert_close_tree(out[key], io["outputs"][key], key)
+    io = fixture["io"]
+    parity.assert_outputs_close(fixture["outputs"], io["outputs"], io["output_keys"])
 
 
 def test_two_separate_passes_match_the_batched_negative_pass(fixture):
@@ -198,44 +106,26 @@ def test_two_separate_passes_match_the_batched_negative_pass(fixture):
     finally:
         model.batched_negative = True
     for key in io["output_keys"]:
-        _assert_close_tree(out[key], io["outputs"][key], key)
+        parity.assert_close_tree(out[key], io["outputs"][key], key)
 
 
 def test_intermediates_match_lighthouse(fixture):
     """Pin where a divergence starts: projections, encoders, slots, decoder states."""
     io, model = fixture["io"], fixture["model"]
-    got: dict[str, object] = {}
-
-    def keep(name):
-        def hook(_module, _inputs, output):
-            got.setdefault(name, output)  # the first call: the positive pass
-
-        return hook
-
-    modules = {
-        "input_vid_proj": model.input_vid_proj,
-        "input_audio_proj": model.input_audio_proj,
-        "input_txt_proj": model.input_txt_proj,
-        "CIM.t2v_encoder": model.CIM.t2v_encoder,
-        "CIM.v2t_encoder": model.CIM.v2t_encoder,
-        "CIM.GKA_Module": model.CIM.GKA_Module,
-        "CIM.processer_for_tgt": model.CIM.processer_for_tgt,
-        "CIM.decoder": model.CIM.decoder,
-    }
-    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
+    names = ["input_vid_proj", "input_audio_proj", "input_txt_proj", "CIM.t2v_encoder",
+             "CIM.v2t_encoder", "CIM.GKA_Module", "CIM.processer_for_tgt",
+             "CIM.decoder"]  # fmt: skip
     model.batched_negative = False  # hooks then see the positive pass on its own
     try:
-        with torch.no_grad():
+        with parity.recorded_calls(model, names) as got, torch.no_grad():
             model(**io["inputs"])
     finally:
         model.batched_negative = True
-        for handle in handles:
-            handle.remove()
     expected = io["intermediates"]
-    assert set(expected) <= set(modules)
+    assert set(expected) <= set(names)
     num_frames = io["inputs"]["src_vid"].shape[1]
     for name, calls in expected.items():
-        want = calls[0]
+        want, mine = calls[0], got[name][0].output  # the first call: the positive pass
         if name in ("CIM.t2v_encoder", "CIM.v2t_encoder"):
             # Lighthouse returns the whole sequence-first [global; frames; text]; ours only the
             # part each stack updates, batch-first.
@@ -248,10 +138,10 @@ def test_intermediates_match_lighthouse(fixture):
         elif name == "CIM.GKA_Module":
             want = want.transpose(0, 1)
         if name == "CIM.decoder":
-            for g, w in zip(got[name], want, strict=True):
+            for g, w in zip(mine, want, strict=True):
                 torch.testing.assert_close(g, w, atol=ATOL, rtol=RTOL, msg=name)
         else:
-            torch.testing.assert_close(got[name], want, atol=ATOL, rtol=RTOL, msg=name)
+            torch.testing.assert_close(mine, want, atol=ATOL, rtol=RTOL, msg=name)
 
 
 def test_time_features_collapse_to_the_clip_length(fixture):
@@ -271,46 +161,19 @@ def test_time_features_collapse_to_the_clip_length(fixture):
 # --------------------------------------------------------------------------- matcher and losses
 
 
-def _assert_matches(got, want) -> None:
-    assert len(got) == len(want)
-    for (gi, gj), (wi, wj) in zip(got, want, strict=True):
-        assert torch.equal(gi, wi) and torch.equal(gj, wj), ((gi, gj), (wi, wj))
-
-
 @pytest.mark.parametrize("source", ["fixture_outputs", "model_outputs"])
 def test_matcher_indices_exact(fixture, source: str):
     io = fixture["io"]
     outputs = io["outputs"] if source == "fixture_outputs" else fixture["outputs"]
     criterion = build(io["config"]).criterion
     criterion(outputs, io["targets"])
-    _assert_matches(criterion.last_matches.main, io["matcher_indices"])
-    want_aux = io.get("aux_matcher_indices", [])
-    assert len(criterion.last_matches.aux) == len(want_aux)
-    for got, want in zip(criterion.last_matches.aux, want_aux, strict=True):
-        _assert_matches(got, want)
+    parity.assert_last_matches(criterion, io)
 
 
 def test_every_loss_and_the_weighted_total_match_lighthouse(fixture):
+    """Lighthouse's order of the losses, loss_sim included."""
     io = fixture["io"]
-    criterion = build(io["config"]).criterion
-    assert criterion.weight_dict == io["weight_dict"]
-    assert list(criterion.weight_dict) == list(io["weight_dict"])
-    losses = criterion(io["outputs"], io["targets"])
-    assert list(losses) == list(io["loss_dict"])  # Lighthouse's order, loss_sim included
-    for key, want in io["loss_dict"].items():
-        assert _isclose(float(losses[key]), want), (key, float(losses[key]), want)
-    weights = criterion.weight_dict
-    total = float(sum(losses[k] * weights[k] for k in losses if k in weights))
-    assert _isclose(total, io["total_weighted_loss"]), (total, io["total_weighted_loss"])
-    if "training_loss" in io:
-        assert io["training_loss"]["computed_from"] == "outputs"
-        assert _isclose(total, io["training_loss"]["total"])
-    # what Lighthouse's evaluation logs: each term weighted (1 without a weight), and the total
-    meters = io.get("eval", {}).get("standalone_evaluate", {}).get("loss_meters")
-    if meters:
-        for key, want in meters.items():
-            got = total if key == "loss_overall" else float(losses[key]) * weights.get(key, 1.0)
-            assert _isclose(got, want), (key, got, want)
+    parity.assert_losses_and_total(build(io["config"]).criterion, io, ordered=True)
 
 
 def test_losses_of_the_model_outputs_match_lighthouse(fixture):
@@ -318,14 +181,13 @@ def test_losses_of_the_model_outputs_match_lighthouse(fixture):
     outputs' tolerance, since the outputs themselves may differ by float rounding)."""
     io = fixture["io"]
     losses = build(io["config"]).criterion(fixture["outputs"], io["targets"])
-    for key, want in io["loss_dict"].items():
-        assert _isclose(float(losses[key]), want, rel_tol=RTOL), (key, float(losses[key]), want)
+    parity.assert_losses_close(losses, io["loss_dict"], rel_tol=RTOL)
 
 
 def test_similarity_loss_alone_matches_lighthouse(fixture):
     io = fixture["io"]
     got = float(similarity_loss(io["outputs"]["sim"], io["targets"]["span_labels"]))
-    assert _isclose(got, io["loss_dict"]["loss_sim"]), (got, io["loss_dict"]["loss_sim"])
+    assert parity.isclose(got, io["loss_dict"]["loss_sim"]), (got, io["loss_dict"]["loss_sim"])
 
 
 def test_device_assignment_reproduces_the_fixture_losses(fixture):
@@ -336,34 +198,18 @@ def test_device_assignment_reproduces_the_fixture_losses(fixture):
     frames = io["inputs"]["src_vid"].shape[1]
     criterion = build(config).criterion
     losses = criterion(fixture["outputs"], device_targets(io["targets"], frames))
-    for key, want in io["loss_dict"].items():
-        assert _isclose(float(losses[key]), want, rel_tol=RTOL), (key, float(losses[key]), want)
-    _assert_matches(criterion.last_matches.main, io["matcher_indices"])
+    parity.assert_losses_close(losses, io["loss_dict"], rel_tol=RTOL)
+    parity.assert_matches(criterion.last_matches.main, io["matcher_indices"])
 
 
 # --------------------------------------------------------------------------- predictions
 
 
-def _standalone(io: dict) -> dict:
-    return io["eval"]["standalone_evaluate"]
-
-
 def test_postprocessed_predictions_and_metrics_match_lighthouse(fixture):
-    io = fixture["io"]
-    expected = _standalone(io)
-    postprocessor = build(io["config"]).postprocessor
-    assert postprocessor.postprocessor.settings() == expected["postprocessor_settings"]
-    metas = _metas(io)
-    assert outputs_to_predictions(io["outputs"], metas) == expected["before_postprocess"]
-    predictions = postprocessor(io["outputs"], metas)
-    assert predictions == expected["predictions"]
-    num_queries = io["config"]["num_queries"]
+    config = fixture["io"]["config"]
+    predictions = parity.assert_standalone_predictions(fixture, build(config).postprocessor)
+    num_queries = config["num_queries"]
     assert all(len(p["pred_relevant_windows"]) == num_queries for p in predictions)
-    # the predictions file, line for line as Lighthouse wrote it
-    lines = _sibling(fixture["path"], "_preds.jsonl").read_text().splitlines()
-    assert lines == [json.dumps(p) for p in predictions]
-    assert expected["jsonl_text"].splitlines() == lines
-    assert eval_submission(predictions, metas) == expected["metrics"]
 
 
 def test_model_predictions_match_lighthouse(fixture):
@@ -373,8 +219,8 @@ def test_model_predictions_match_lighthouse(fixture):
     which read the first 10) is compared only when nothing swapped; the exact order and metrics
     are pinned on Lighthouse's own outputs above."""
     io = fixture["io"]
-    expected = _standalone(io)["predictions"]
-    metas = _metas(io)
+    expected = parity.standalone(io)["predictions"]
+    metas = parity.metas(io)
     predictions = build(io["config"]).postprocessor(fixture["outputs"], metas)
     swapped = False
     for got, want in zip(predictions, expected, strict=True):
@@ -383,14 +229,14 @@ def test_model_predictions_match_lighthouse(fixture):
         }
         got_windows, want_windows = got["pred_relevant_windows"], want["pred_relevant_windows"]
         assert [w[2] for w in got_windows] == pytest.approx(
-            [w[2] for w in want_windows], abs=1.5e-4
+            [w[2] for w in want_windows], abs=parity.SCORE_ATOL
         )
         got_spans, want_spans = [w[:2] for w in got_windows], [w[:2] for w in want_windows]
         if got_spans != want_spans:
             swapped = True
             assert sorted(got_spans) == sorted(want_spans)
     if not swapped:
-        assert eval_submission(predictions, metas) == _standalone(io)["metrics"]
+        assert eval_submission(predictions, metas) == parity.standalone(io)["metrics"]
 
 
 # --------------------------------------------------------------------------- data
@@ -401,26 +247,7 @@ def test_dataset_builds_the_fixture_batch_from_raw_features(fixture, tmp_path):
     give its inputs and targets (Python's random seeded as the fixture was)."""
     io = fixture["io"]
     assert io["dataset_class"] == "StartEndDataset"
-    dataset = build_from_fixture(io, tmp_path)
-    random.seed(io["seed"])
-    metas, inputs, targets = collate([dataset[i] for i in range(len(dataset))])
-    assert [m["qid"] for m in metas] == [m["qid"] for m in io["meta"]]
-    if "meta_after_dataset" in io:
-        windows = [m["relevant_windows"] for m in metas]
-        assert windows == [m["relevant_windows"] for m in io["meta_after_dataset"]]
-    for key, want in io["inputs"].items():
-        assert inputs[key].dtype == want.dtype and inputs[key].shape == want.shape, key
-        torch.testing.assert_close(inputs[key], want, atol=1e-6, rtol=0, msg=key)
-    want_targets = io.get("targets")
-    if not want_targets:
-        return
-    for got, want in zip(targets["span_labels"], want_targets["span_labels"], strict=True):
-        assert got["spans"].dtype == want["spans"].dtype
-        assert torch.equal(got["spans"], want["spans"]), (got["spans"], want["spans"])
-    for key, want in want_targets.items():
-        if key != "span_labels":
-            got = targets[key]
-            assert got.dtype == want.dtype and torch.equal(got, want), (key, got, want)
+    parity.assert_dataset_rebuilds_the_batch(io, build_from_fixture(io, tmp_path))
 
 
 # --------------------------------------------------------------------------- invariants
@@ -480,11 +307,7 @@ def test_tiny_training_step_reaches_every_used_parameter():
     weights = bundle.criterion.weight_dict
     sum(losses[k] * weights[k] for k in losses if k in weights).backward()
     unused = {n for n, p in model.named_parameters() if p.grad is None}
-    assert unused == {
-        "txt_position_embed.position_embeddings.weight",
-        "txt_position_embed.LayerNorm.weight",
-        "txt_position_embed.LayerNorm.bias",
-    }
+    assert unused == UNUSED_TEXT_POSITIONS
     assert torch.count_nonzero(model.global_rep_token.grad) == 0
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     assert float(losses["loss_sim"].detach()) != 0
@@ -622,8 +445,5 @@ def test_single_sample_batch_pairs_with_itself():
 
 def test_empty_text_is_a_one_line_error():
     model = UVCOM(**TINY).eval()
-    inputs = _tiny_batch()
-    inputs["src_txt"] = inputs["src_txt"][:, :0]
-    inputs["src_txt_mask"] = inputs["src_txt_mask"][:, :0]
     with pytest.raises(ValueError, match="at least one text token"):
-        model(**inputs)
+        model(**without_text(_tiny_batch()))
