@@ -89,6 +89,19 @@ def toy_trained(toy_data, tmp_path_factory) -> Path:
     return results
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module of tiny models: they gain nothing from a second thread,
+    and on a busy machine every small op waits for it (measured on a loaded 2-core machine: one
+    toy epoch of a small TaskWeave took 56 s of CPU on two threads, under 2 s on one)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def toy_feature():
     """Registers the weight-free ``toy`` feature (ToyEncoder) for the duration of a test."""

@@ -1,4 +1,5 @@
-"""The predictor: same moments as extract -> infer, batched queries, any length, clear refusals."""
+"""The predictor: batched queries, any length, clear refusals (the same moments as extract ->
+infer, for every model: tests/test_model_predictors.py)."""
 
 import json
 from pathlib import Path
@@ -45,32 +46,6 @@ def toy_checkpoint(path: Path, *overrides: str, manifest: dict | None = None) ->
 @pytest.fixture
 def checkpoint(tmp_path) -> Path:
     return toy_checkpoint(tmp_path / "toy.ckpt")
-
-
-def test_predictor_matches_extract_then_infer(tmp_path, checkpoint):
-    audio_dir = tmp_path / "audio"
-    audio_dir.mkdir()
-    write_tone(audio_dir / "rec.wav", 12.0, freq=700)
-    query = "a steady tone hums"
-    ann = tmp_path / "ann.jsonl"
-    ann.write_text(json.dumps({"qid": 1, "query": query, "duration": 12.0, "vid": "rec",
-                               "relevant_windows": [[2.0, 5.0]]}))  # fmt: skip
-    feats = tmp_path / "features"
-    extract = ["extract", "--feature", "toy", "--audio-dir", str(audio_dir), "--jsonl", str(ann)]
-    assert main([*extract, "--out", str(feats), "--no-progress"]) == 0
-    out = tmp_path / "preds.jsonl"
-    infer = ["infer", "--checkpoint", str(checkpoint), "--jsonl", str(ann), "--features"]
-    assert main([*infer, str(feats), "--out", str(out), "--no-progress"]) == 0
-    expected = json.loads(out.read_text())["pred_relevant_windows"]
-
-    predictor = QDDETRPredictor(checkpoint, device="cpu", feature_name="toy")
-    audio = predictor.encode_audio(audio_dir / "rec.wav")
-    assert tuple(audio.features.shape) == (13, 8)  # 12 s, centre-padded 1 s windows
-    prediction = predictor.predict(query, audio)
-    assert prediction["pred_relevant_windows"] == expected
-    assert len(prediction["pred_saliency_scores"]) == 13
-    scores = [w[2] for w in prediction["pred_relevant_windows"]]
-    assert scores == sorted(scores, reverse=True)
 
 
 def test_several_queries_in_one_call_match_one_by_one(tmp_path, checkpoint):

@@ -37,3 +37,29 @@ def train_args(toy: Path, results: Path, *extra: str) -> list[str]:
 
 def run_dir(results: Path, suffix: str = "") -> Path:
     return results / "qd_detr" / "custom" / f"clap{suffix}"
+
+
+# The smallest sizes every part of every registered model still runs at (CPU tests stay short;
+# two decoder layers, so the auxiliary losses run), and what a model's builder needs on top.
+SMALL_MODEL = dict(enc_layers=1, dec_layers=2, hidden_dim=64, nheads=4, dim_feedforward=64)
+# Lighthouse's conditional decoders embed each reference span into 256 sine features whatever the
+# width, so those models run at hidden_dim 256 only.
+FIXED_WIDTH = {"hidden_dim": 256}
+MODEL_NEEDS = {
+    "qd_detr": FIXED_WIDTH,
+    "tr_detr": FIXED_WIDTH,
+    "taskweave_mr2hd": FIXED_WIDTH,
+    "taskweave_hd2mr": FIXED_WIDTH,
+    "uvcom": {**FIXED_WIDTH, "num_queries": 30},  # it builds 30 slots whatever num_queries says
+    "cg_detr": {"num_dummies": 8},  # of its default 45
+}
+
+
+def small_model(name: str) -> dict[str, int]:
+    """The sizes of a small ``name`` (a registered model)."""
+    return {**SMALL_MODEL, **MODEL_NEEDS.get(name, {})}
+
+
+def small_model_overrides(name: str) -> list[str]:
+    """:func:`small_model` as ``key=value`` overrides."""
+    return [f"{key}={value}" for key, value in small_model(name).items()]
