@@ -44,9 +44,9 @@ EXTRA_KEYS: dict[str, Any] = {
     # baseline: MR-full-R1@0.7)
     "selection_metric": "MR-full-mAP",
     # validate (and keep in best.ckpt) an exponential moving average of the weights with this
-    # decay per step (engine/weight_average.py); 0: the raw weights, as Lighthouse. Not
-    # Lighthouse's own model_ema/ema_decay keys, which its base.yml carries (off) and this
-    # project ignores (config_keys.IGNORED_KEYS).
+    # decay per step (engine/weight_average.py); 0: the raw weights, as Lighthouse's base.yml
+    # (its own model_ema/ema_decay keys, off there and on in its TaskWeave configs, are its
+    # per-epoch average, honoured too; the two are not combined).
     "weight_average": 0.0,
     # Training speed (engine/batches.py, docs/PERFORMANCE.md), none of which changes the model
     # or its losses: features and batches on the training device, stored as float16 to halve

@@ -24,6 +24,9 @@ USED_KEYS: dict[str, str] = {
     "bsz": "training batch size",
     "eval_bsz": "evaluation batch size",
     "grad_clip": "gradient-norm clip (0: none)",
+    "model_ema": "Lighthouse's per-epoch moving average of the weights, validated and kept in "
+    "best.ckpt (on in its TaskWeave configs; engine/weight_average.py)",
+    "ema_decay": "its decay per epoch (no warm-up)",
     "eval_epoch_interval": "evaluate every this many epochs",
     "results_dir": "where run folders go (results_dir/model/dataset/feature)",
     "ckpt_filename": "best checkpoint's file name",
@@ -99,9 +102,6 @@ USED_KEYS: dict[str, str] = {
 }
 
 IGNORED_KEYS: dict[str, str] = {
-    "model_ema": "Lighthouse's per-epoch moving average of the weights (on only in its "
-    "TaskWeave configs); not implemented here: weight_average is this project's average",
-    "ema_decay": "goes with model_ema",
     "eval_split_name": "Lighthouse names its prediction files with it; runs here name them",
     # in Lighthouse's UVCOM config but read by none of its code either
     "lr_gamma": "UVCOM's config carries it; Lighthouse's StepLR always uses gamma 0.1",

@@ -39,7 +39,7 @@ from lighthouse_audio.engine.resume import (
 from lighthouse_audio.engine.run_dir import first_epoch_done, start_run_folder
 from lighthouse_audio.engine.training_config import absolute_paths, check_training_config
 from lighthouse_audio.engine.validation import predict
-from lighthouse_audio.engine.weight_average import WeightAverage
+from lighthouse_audio.engine.weight_average import WeightAverage, lighthouse_average
 from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
@@ -209,9 +209,14 @@ def train(
         load_model_weights(model, ckpt["model"], init_from)
         world.on_main(lambda: print(f"lighthouse: fine-tuning from weights in {init_from}"))
 
-    average = WeightAverage(model, opt.weight_average) if opt.get("weight_average") else None
-    if average is not None and resume is not None and "weight_average" in ckpt:
-        average.load_state_dict(ckpt["weight_average"])
+    # this project's average (every step) or Lighthouse's model_ema (every epoch)
+    epoch_average = lighthouse_average(model, opt)
+    step_average = WeightAverage(model, opt.weight_average) if opt.get("weight_average") else None
+    average, average_key = (
+        (epoch_average, "model_ema") if epoch_average else (step_average, "weight_average")
+    )
+    if average is not None and resume is not None and average_key in ckpt:
+        average.load_state_dict(ckpt[average_key])
     eval_model = average.model if average is not None else model  # what validation scores
 
     stores = build_feature_stores(opt)
@@ -267,9 +272,11 @@ def train(
             step_model, criterion, train_data.training(opt.bsz, opt.seed + epoch), optimizer,
             device, opt.grad_clip, desc=f"epoch {epoch}", progress=progress,
             amp_dtype=amp_dtype, world=world,
-            after_step=average.update if average is not None else None,
+            after_step=step_average.update if step_average is not None else None,
         )  # fmt: skip
         scheduler.step()
+        if epoch_average is not None:  # Lighthouse: after the learning-rate step
+            epoch_average.update()
         time_str = time.strftime("%Y_%m_%d_%H_%M_%S")
         if world.is_main:
             line = TRAIN_LOG_FORMAT.format(time_str=time_str, epoch=epoch,
@@ -312,7 +319,7 @@ def train(
             last = lighthouse_checkpoint(model, optimizer, scheduler, epoch, opt)
             last["train_state"] = vars(state)
             if average is not None:  # the raw weights resume training, the average goes on
-                last["weight_average"] = average.state_dict()
+                last[average_key] = average.state_dict()
             save_checkpoint(run_dir / "last.ckpt", last)
             first_epoch_done(run_dir)
         if opt.max_es_cnt != -1 and state.es_count > opt.max_es_cnt:

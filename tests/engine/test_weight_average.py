@@ -47,7 +47,7 @@ def test_lighthouse_configs_leave_it_off():
     from lighthouse_audio.config import load_config
 
     opt = load_config("qd_detr", "clotho-moment", "clap", [])
-    assert opt.ema_decay == 0.9 and opt.model_ema is False  # Lighthouse's, ignored here
+    assert opt.ema_decay == 0.9 and opt.model_ema is False  # Lighthouse's, off in base.yml
     assert opt.weight_average == 0
 
 
@@ -89,3 +89,46 @@ def test_a_run_validates_keeps_and_resumes_the_average(toy_data, tmp_path, capsy
     capsys.readouterr()
     assert main(train_args(toy_data, tmp_path / "c", "weight_average=1.5")) == 2
     assert "weight_average=1.5: must be a number in [0, 1)" in capsys.readouterr().err
+
+
+def test_lighthouse_model_ema_is_a_fixed_decay_average_per_epoch(toy_data, tmp_path, capsys):
+    """Lighthouse's model_ema (on in its TaskWeave configs): decay ema_decay from the first
+    update, one update per epoch after the LR step, validated and resumed; refused beside
+    weight_average."""
+    from lighthouse_audio.config import load_config
+    from lighthouse_audio.engine.weight_average import lighthouse_average
+
+    model = nn.Linear(2, 2)
+    average = lighthouse_average(model, {"model_ema": True, "ema_decay": 0.9})
+    before = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    average.update()
+    torch.testing.assert_close(average.model.weight, 0.9 * before + 0.1 * model.weight)
+    assert lighthouse_average(model, {"model_ema": False, "ema_decay": 0.9}) is None
+    assert load_config("taskweave_mr2hd", "clotho-moment", "clap", []).model_ema is True
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = ("model_ema=true", "ema_decay=0.5")
+    assert main(train_args(toy_data, a, "n_epoch=3", *args)) == 0
+    last = torch.load(run_dir(a) / "last.ckpt", weights_only=False)
+    assert last["model_ema"]["updates"] == 3 and "weight_average" not in last
+    feats = toy_data / "features" / "custom"
+    out = tmp_path / "preds.jsonl"
+    assert main(["infer", "--checkpoint", str(run_dir(a) / "best.ckpt"), "--jsonl",
+                 str(feats / "val.jsonl"), "--features", str(feats), "--out", str(out),
+                 "--eval", "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.with_suffix(".metrics.json").read_text()) == json.loads(
+        (run_dir(a) / "best_val_metrics.json").read_text()
+    )
+    assert main(train_args(toy_data, b, "n_epoch=2", *args)) == 0
+    resume = ["--resume", str(run_dir(b) / "last.ckpt"), "n_epoch=3"]
+    assert main(train_args(toy_data, b, "n_epoch=2", *args) + resume) == 0
+    resumed = torch.load(run_dir(b) / "last.ckpt", weights_only=False)["model_ema"]
+    assert all(torch.equal(resumed["model"][k], last["model_ema"]["model"][k])
+               for k in resumed["model"])  # fmt: skip
+
+    capsys.readouterr()
+    both = ("model_ema=true", "weight_average=0.9")
+    assert main(train_args(toy_data, tmp_path / "c", *both)) == 2
+    assert "set model_ema=false to use weight_average" in capsys.readouterr().err
