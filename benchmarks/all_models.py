@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from offline_sweeps import prepare, sweep_and_test, table, write_results
+from offline_sweeps import finished_rows, prepare, sweep_and_test, table, write_results
 
 HERE = Path(__file__).resolve().parent
 # cheapest first (benchmarks/train_epoch.py --models ..., 2 CPU cores: docs/PERFORMANCE.md)
@@ -39,10 +39,16 @@ def main() -> None:
 
     data = prepare(args.workdir, args.sounds)
     out = args.out or args.workdir / "all-models"
-    results = {}
+    done: dict[str, dict] = {}
     for model in args.models:
-        results[model] = sweep_and_test(data, out, model, args.seeds, args.epochs,
-                                        args.concurrent)  # fmt: skip
+        done[model] = sweep_and_test(data, out, model, args.seeds, args.epochs,
+                                     args.concurrent)  # fmt: skip
+        # the table holds every finished model, also those another process trained
+        rows = {m: done.get(m) or finished_rows(out, m, args.seeds) for m in MODELS.names()}
+        ordered = [m for m in ORDER if rows.get(m)] + [
+            m for m in rows if rows[m] and m not in ORDER
+        ]
+        results = {m: rows[m] for m in ordered}
         text = table(results, "model", ("test",))
         write_results(out, "all_models", results, text)  # after each model: partial tables
     print(text)

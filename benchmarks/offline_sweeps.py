@@ -74,6 +74,24 @@ def sweep_and_test(
     return rows
 
 
+def finished_rows(results_dir: Path, model: str, seeds: str) -> dict[str, dict] | None:
+    """``sweep_and_test``'s rows for a sweep already trained and tested, without running
+    anything; None while any part is missing (e.g. another process is still training it)."""
+    sweep = results_dir / model / "custom" / "aisfx-minilm-seeds"
+    if not (sweep / "summary.json").is_file():
+        return None
+    rows = {}
+    for seed in seeds.split(","):
+        test = sweep / f"seed{seed}" / "test_preds.metrics.json"
+        if not test.is_file():
+            return None
+        rows[seed] = {
+            "val": json.loads((test.parent / "best_val_metrics.json").read_text())["brief"],
+            "test": json.loads(test.read_text())["brief"],
+        }
+    return rows
+
+
 def mean_sd(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else float("nan")
     return f"{statistics.mean(values):.2f} ± {sd:.2f}"
