@@ -34,14 +34,14 @@ from lighthouse_audio.registry import MODELS
 from .bundle import ModelBundle
 from .cg_detr_criterion import build_cg_detr_criterion, relevant_clips
 from .cg_detr_transformer import CGDETRTransformer, CGEncoderLayer, Encoded
-from .input_projection import LinearLayer, context_dim, input_projection
+from .input_projection import LinearLayer, input_projection
 from .layers import MLP, aux_outputs, inverse_sigmoid
 from .options import (
     AT_LEAST_1,
+    ContextDETRConfig,
     check_config,
     check_dims,
     detr_arguments,
-    read_config,
     refuse_options,
 )
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
@@ -361,29 +361,14 @@ def _check_dims(hidden_dim: int, nheads: int, n_input_proj: int) -> None:
     check_dims(hidden_dim, nheads, n_input_proj)
 
 
-@dataclass(frozen=True)
-class CGDETRConfig:
-    """The config keys the network reads (Lighthouse's names), checked once.
+@dataclass(frozen=True, kw_only=True)
+class CGDETRConfig(ContextDETRConfig):
+    """The config keys the network reads (see :class:`~.options.DETRConfig`)."""
 
-    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
-    key or an impossible value is a one-line ``ValueError`` naming the key.
-    """
+    model: ClassVar[str] = "cg_detr"
 
-    t_feat_dim: int
-    context_dim: int
-    hidden_dim: int = 256
-    nheads: int = 8
     enc_layers: int = 3
     dec_layers: int = 3
-    dim_feedforward: int = 1024
-    num_queries: int = 10
-    n_input_proj: int = 2
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    aux_loss: bool = True
-    max_q_l: int = 32
-    span_loss_type: str = "l1"
-    position_embedding: str = "sine"
     t2v_layers: int = 2
     dummy_layers: int = 2
     sent_layers: int = 1
@@ -391,10 +376,6 @@ class CGDETRConfig:
     num_dummies: int = 45
     total_prompts: int = 10
     num_prompts: int = 2
-
-    @classmethod
-    def from_opt(cls, opt: Mapping[str, Any]) -> CGDETRConfig:
-        return read_config(cls, opt, "cg_detr", context_dim=context_dim)
 
     def check(self) -> None:
         check_config(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -24,9 +24,9 @@ from .bundle import ModelBundle
 from .eatr_criterion import build_eatr_criterion
 from .eatr_events import pseudo_event_spans
 from .eatr_transformer import EaTRTransformer
-from .input_projection import context_dim, input_projection
+from .input_projection import input_projection
 from .layers import MLP, aux_outputs, inverse_sigmoid
-from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
+from .options import ContextDETRConfig, check_dims, detr_arguments, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 
@@ -162,40 +162,18 @@ class EaTR(nn.Module):
         return out
 
 
-@dataclass(frozen=True)
-class EaTRConfig:
-    """The config keys the network reads (Lighthouse's names), checked once.
+@dataclass(frozen=True, kw_only=True)
+class EaTRConfig(ContextDETRConfig):
+    """The config keys the network reads (see :class:`~.options.DETRConfig`)."""
 
-    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
-    key or an impossible value is a one-line ``ValueError`` naming the key.
-    """
+    model: ClassVar[str] = "eatr"
 
-    t_feat_dim: int
-    context_dim: int
-    hidden_dim: int = 256
-    nheads: int = 8
-    enc_layers: int = 2
-    dec_layers: int = 2
-    dim_feedforward: int = 1024
-    num_queries: int = 10
-    n_input_proj: int = 2
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    aux_loss: bool = True
-    max_q_l: int = 32
-    span_loss_type: str = "l1"
-    position_embedding: str = "sine"
     event_coef: float = 3.0
 
-    @classmethod
-    def from_opt(cls, opt: Mapping[str, Any]) -> EaTRConfig:
-        return read_config(cls, opt, "eatr", context_dim=context_dim)
-
     def check(self) -> None:
-        check_config(self)
+        super().check()
         if float(self.event_coef) < 0:
             raise ValueError(f"event_coef must be at least 0, got {self.event_coef}")
-        check_dims(int(self.hidden_dim), int(self.nheads), int(self.n_input_proj))
 
 
 def build_model(opt: Mapping[str, Any]) -> EaTR:

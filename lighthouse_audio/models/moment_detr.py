@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -21,9 +21,9 @@ from lighthouse_audio.registry import MODELS
 from .bundle import ModelBundle
 from .criterion import build_criterion
 from .detr_transformer import DETRTransformer
-from .input_projection import context_dim, input_projection
+from .input_projection import input_projection
 from .layers import MLP, aux_outputs
-from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
+from .options import ContextDETRConfig, check_dims, detr_arguments, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 
@@ -136,37 +136,11 @@ class MomentDETR(nn.Module):
         return out
 
 
-@dataclass(frozen=True)
-class MomentDETRConfig:
-    """The config keys the network reads (Lighthouse's names), checked once.
+@dataclass(frozen=True, kw_only=True)
+class MomentDETRConfig(ContextDETRConfig):
+    """The config keys the network reads (see :class:`~.options.DETRConfig`)."""
 
-    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
-    key or an impossible value is a one-line ``ValueError`` naming the key.
-    """
-
-    t_feat_dim: int
-    context_dim: int
-    hidden_dim: int = 256
-    nheads: int = 8
-    enc_layers: int = 2
-    dec_layers: int = 2
-    dim_feedforward: int = 1024
-    num_queries: int = 10
-    n_input_proj: int = 2
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    aux_loss: bool = True
-    max_q_l: int = 32
-    span_loss_type: str = "l1"
-    position_embedding: str = "sine"
-
-    @classmethod
-    def from_opt(cls, opt: Mapping[str, Any]) -> MomentDETRConfig:
-        return read_config(cls, opt, "moment_detr", context_dim=context_dim)
-
-    def check(self) -> None:
-        check_config(self)
-        check_dims(int(self.hidden_dim), int(self.nheads), int(self.n_input_proj))
+    model: ClassVar[str] = "moment_detr"
 
 
 def build_model(opt: Mapping[str, Any]) -> MomentDETR:

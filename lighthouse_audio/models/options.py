@@ -8,13 +8,17 @@ names the model and says what to set instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Self, TypeVar
 
+from .input_projection import context_dim
 from .layers import SPAN_SINE_FEATS
 
 __all__ = [
     "AT_LEAST_1",
+    "ContextDETRConfig",
+    "DETRConfig",
+    "DerivedKeys",
     "check_config",
     "check_dims",
     "detr_arguments",
@@ -23,6 +27,8 @@ __all__ = [
 ]
 
 Config = TypeVar("Config")
+# config fields computed from the whole config rather than read from one key
+DerivedKeys = Mapping[str, Callable[[Mapping[str, Any]], Any]]
 
 # The counts every model here needs at least one of (``enc_layers`` may be 0).
 AT_LEAST_1 = ("t_feat_dim", "nheads", "dec_layers", "dim_feedforward", "num_queries")
@@ -133,3 +139,51 @@ def refuse_options(
             f"outputs ({static_shapes_reason}); static_shapes must be false for {model} "
             "(--fast without it works)"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DETRConfig:
+    """The config keys every DETR here reads (Lighthouse's names and its QD-DETR defaults),
+    checked once. A model's config subclasses it, restating each default its Lighthouse config
+    changes and adding its own keys; ``from_opt`` reads them from a flat config (an EasyDict, a
+    checkpoint's ``opt``): a missing key or an impossible value is a one-line ``ValueError``.
+    """
+
+    model: ClassVar[str]  # the name errors give
+    fixed_width: ClassVar[str | None] = None  # see check_dims
+    derived_keys: ClassVar[DerivedKeys] = {}
+
+    t_feat_dim: int
+    hidden_dim: int = 256
+    nheads: int = 8
+    enc_layers: int = 2
+    dec_layers: int = 2
+    dim_feedforward: int = 1024
+    num_queries: int = 10
+    n_input_proj: int = 2
+    input_dropout: float = 0.5
+    dropout: float = 0.1
+    aux_loss: bool = True
+    max_q_l: int = 32
+    span_loss_type: str = "l1"
+    position_embedding: str = "sine"
+
+    @classmethod
+    def from_opt(cls, opt: Mapping[str, Any]) -> Self:
+        return read_config(cls, opt, cls.model, **cls.derived_keys)
+
+    def check(self) -> None:
+        check_config(self)
+        check_dims(
+            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj),
+            fixed_width=self.fixed_width,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContextDETRConfig(DETRConfig):
+    """A DETR whose "video" input is the TEF plus the audio frames (``context_dim``)."""
+
+    derived_keys: ClassVar[DerivedKeys] = {"context_dim": context_dim}
+
+    context_dim: int

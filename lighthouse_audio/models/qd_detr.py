@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -22,10 +22,10 @@ from lighthouse_audio.registry import MODELS
 from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .criterion import build_criterion
-from .input_projection import context_dim, input_projection
+from .input_projection import input_projection
 from .joint_prior import JointPrior, build_joint_prior
 from .layers import MLP, aux_outputs, inverse_sigmoid
-from .options import check_config, check_dims, detr_arguments, read_config
+from .options import ContextDETRConfig, check_dims, detr_arguments
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .prior_score import PRIOR_SIMILARITY_KEY
@@ -238,40 +238,14 @@ def txt_roll(x: Tensor) -> Tensor:
     return x.roll(-1, dims=0)
 
 
-@dataclass(frozen=True)
-class QDDETRConfig:
-    """The config keys the network reads (Lighthouse's names), checked once.
+@dataclass(frozen=True, kw_only=True)
+class QDDETRConfig(ContextDETRConfig):
+    """The config keys the network reads (see :class:`~.options.DETRConfig`)."""
 
-    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
-    key or an impossible value is a one-line ``ValueError`` naming the key.
-    """
+    model: ClassVar[str] = "qd_detr"
+    fixed_width: ClassVar[str | None] = "QD-DETR"
 
-    t_feat_dim: int
-    context_dim: int
-    hidden_dim: int = 256
-    nheads: int = 8
-    enc_layers: int = 2
-    dec_layers: int = 2
-    dim_feedforward: int = 1024
-    num_queries: int = 10
-    n_input_proj: int = 2
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    aux_loss: bool = True
     max_v_l: int = 75
-    max_q_l: int = 32
-    span_loss_type: str = "l1"
-    position_embedding: str = "sine"
-
-    @classmethod
-    def from_opt(cls, opt: Mapping[str, Any]) -> QDDETRConfig:
-        return read_config(cls, opt, "qd_detr", context_dim=context_dim)
-
-    def check(self) -> None:
-        check_config(self)
-        check_dims(
-            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj), fixed_width="QD-DETR"
-        )
 
 
 def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR:

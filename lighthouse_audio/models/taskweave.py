@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -70,9 +70,9 @@ from lighthouse_audio.spans import span_cxw_to_xx
 from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .criterion import LayerMatches, SetCriterion, build_criterion
-from .input_projection import context_dim, input_projection
+from .input_projection import input_projection
 from .layers import MLP, aux_outputs, inverse_sigmoid
-from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
+from .options import ContextDETRConfig, check_dims, detr_arguments, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .qd_detr import txt_roll
@@ -330,42 +330,19 @@ def mr2hd_frame_weights(pred_spans: Tensor, num_frames: int) -> Tensor:
     return weights / torch.norm(weights, p=2, dim=1, keepdim=True)
 
 
-@dataclass(frozen=True)
-class TaskWeaveConfig:
-    """The config keys the network reads (Lighthouse's names), checked once.
+@dataclass(frozen=True, kw_only=True)
+class TaskWeaveConfig(ContextDETRConfig):
+    """The config keys the network reads (see :class:`~.options.DETRConfig`)."""
 
-    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
-    key or an impossible value is a one-line ``ValueError`` naming the key.
-    """
+    model: ClassVar[str] = LIGHTHOUSE_MODEL_NAME
+    fixed_width: ClassVar[str | None] = "TaskWeave"
 
-    t_feat_dim: int
-    context_dim: int
     mr2hd: bool
-    hidden_dim: int = 256
-    nheads: int = 8
-    enc_layers: int = 2
-    dec_layers: int = 2
-    dim_feedforward: int = 1024
-    num_queries: int = 10
-    n_input_proj: int = 2
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    aux_loss: bool = True
-    max_q_l: int = 32
-    span_loss_type: str = "l1"
-    position_embedding: str = "sine"
-
-    @classmethod
-    def from_opt(cls, opt: Mapping[str, Any]) -> TaskWeaveConfig:
-        return read_config(cls, opt, LIGHTHOUSE_MODEL_NAME, context_dim=context_dim)
 
     def check(self) -> None:
-        check_config(self)
+        super().check()
         if not isinstance(self.mr2hd, bool):
             raise ValueError(f"mr2hd must be true or false, got {self.mr2hd!r}")
-        check_dims(
-            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj), fixed_width="TaskWeave"
-        )
 
 
 def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> TaskWeave:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +34,9 @@ from lighthouse_audio.spans import span_cxw_to_xx
 
 from .attention import t2v_attention_mask
 from .bundle import ModelBundle
-from .input_projection import context_dim, input_projection
+from .input_projection import input_projection
 from .layers import MLP, aux_outputs, inverse_sigmoid
-from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
+from .options import ContextDETRConfig, check_dims, detr_arguments, refuse_options
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .query_fusion import GRUSummary, QueryFusion
@@ -209,47 +209,24 @@ class TRDETR(nn.Module):
         return self.saliency(memory * weight.unsqueeze(-1) + memory)
 
 
-@dataclass(frozen=True)
-class TRDETRConfig:
-    """The config keys the network and its objective read (Lighthouse's names), checked once.
+@dataclass(frozen=True, kw_only=True)
+class TRDETRConfig(ContextDETRConfig):
+    """The config keys the network and its objective read (see :class:`~.options.DETRConfig`)."""
 
-    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
-    key or an impossible value is a one-line ``ValueError`` naming the key.
-    """
+    model: ClassVar[str] = "tr_detr"
+    fixed_width: ClassVar[str | None] = "TR-DETR"
 
-    t_feat_dim: int
-    context_dim: int
-    hidden_dim: int = 256
-    nheads: int = 8
-    enc_layers: int = 2
-    dec_layers: int = 2
-    dim_feedforward: int = 1024
-    num_queries: int = 10
-    n_input_proj: int = 2
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    aux_loss: bool = True
-    max_q_l: int = 32
     clip_length: float = 1.0
-    span_loss_type: str = "l1"
-    position_embedding: str = "sine"
     VTC_loss_coef: float = 0.3  # noqa: N815 (Lighthouse's key)
     CTC_loss_coef: float = 0.5  # noqa: N815
 
-    @classmethod
-    def from_opt(cls, opt: Mapping[str, Any]) -> TRDETRConfig:
-        return read_config(cls, opt, "tr_detr", context_dim=context_dim)
-
     def check(self) -> None:
-        check_config(self)
+        super().check()
         for name in ("VTC_loss_coef", "CTC_loss_coef"):
             if float(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if float(self.clip_length) <= 0:
             raise ValueError(f"clip_length must be positive, got {self.clip_length}")
-        check_dims(
-            int(self.hidden_dim), int(self.nheads), int(self.n_input_proj), fixed_width="TR-DETR"
-        )
 
 
 def build_model(opt: Mapping[str, Any]) -> TRDETR:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -35,7 +35,14 @@ from .attention import t2v_attention_mask
 from .bundle import ModelBundle
 from .input_projection import LinearLayer, input_projection
 from .layers import MLP, aux_outputs, inverse_sigmoid
-from .options import check_config, check_dims, detr_arguments, read_config, refuse_options
+from .options import (
+    DerivedKeys,
+    DETRConfig,
+    check_config,
+    check_dims,
+    detr_arguments,
+    refuse_options,
+)
 from .position_encoding import PositionEmbeddingSine, TrainablePositionalEncoding
 from .postprocess import build_batch_postprocessor
 from .uvcom_cim import CIM, NUM_SLOTS, Encoded
@@ -258,39 +265,43 @@ def _check_dims(hidden_dim: int, nheads: int, n_input_proj: int, num_queries: in
         )
 
 
-@dataclass(frozen=True)
-class UVCOMConfig:
-    """The config keys the network reads (Lighthouse's names), checked once.
+def _v_feat_dim(opt: Mapping[str, Any]) -> int:
+    """Lighthouse's width of src_vid (the TEF/video), which UVCOM always reads."""
+    v_feat_dim = int(opt.get("v_feat_dim") or 0)
+    if v_feat_dim <= 0:
+        raise ValueError(
+            f"uvcom reads the TEF/video as src_vid: v_feat_dim must be > 0, got {v_feat_dim}"
+        )
+    return v_feat_dim
 
-    ``from_opt`` takes them from a flat config (an EasyDict, a checkpoint's ``opt``); a missing
-    key or an impossible value is a one-line ``ValueError`` naming the key.
-    """
 
-    t_feat_dim: int
+def _a_feat_dim(opt: Mapping[str, Any]) -> int:
+    """Audio gets its own projection whenever the config has an audio width, as Lighthouse
+    builds it (0: none)."""
+    return int(opt.get("a_feat_dim") or 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UVCOMConfig(DETRConfig):
+    """The config keys the network reads (see :class:`~.options.DETRConfig`); UVCOM reads the
+    TEF and audio widths apart (``v_feat_dim``, ``a_feat_dim``)."""
+
+    model: ClassVar[str] = "uvcom"
+    derived_keys: ClassVar[DerivedKeys] = {
+        "v_feat_dim": _v_feat_dim,
+        "a_feat_dim": _a_feat_dim,
+    }
+
     v_feat_dim: int
     a_feat_dim: int
-    hidden_dim: int = 256
-    nheads: int = 8
     enc_layers: int = 3
     dec_layers: int = 3
-    dim_feedforward: int = 1024
     num_queries: int = NUM_SLOTS
-    n_input_proj: int = 2
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    aux_loss: bool = True
-    max_q_l: int = 32
-    span_loss_type: str = "l1"
-    position_embedding: str = "sine"
     n_txt_mu: int = 5
     n_visual_mu: int = 30
     em_iter: int = 5
     neg_choose_epoch: int = 80
     cross_fusion: bool = False
-
-    @classmethod
-    def from_opt(cls, opt: Mapping[str, Any]) -> UVCOMConfig:
-        return read_config(cls, opt, "uvcom", v_feat_dim=_v_feat_dim, a_feat_dim=_a_feat_dim)
 
     def check(self) -> None:
         check_config(
@@ -307,22 +318,6 @@ class UVCOMConfig:
                 "cross_fusion must be False: UVCOM's cross-fusion ablation is not implemented "
                 "(Lighthouse's configs leave it off)"
             )
-
-
-def _v_feat_dim(opt: Mapping[str, Any]) -> int:
-    """Lighthouse's width of src_vid (the TEF/video), which UVCOM always reads."""
-    v_feat_dim = int(opt.get("v_feat_dim") or 0)
-    if v_feat_dim <= 0:
-        raise ValueError(
-            f"uvcom reads the TEF/video as src_vid: v_feat_dim must be > 0, got {v_feat_dim}"
-        )
-    return v_feat_dim
-
-
-def _a_feat_dim(opt: Mapping[str, Any]) -> int:
-    """Audio gets its own projection whenever the config has an audio width, as Lighthouse
-    builds it (0: none)."""
-    return int(opt.get("a_feat_dim") or 0)
 
 
 def build_model(opt: Mapping[str, Any]) -> UVCOM:
