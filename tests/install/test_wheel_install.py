@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import SHARED
 
 SCRIPT = Path(__file__).with_name("wheel_smoke.sh")
-STEPS = ("install", "list", "demo --help", "demo", "train", "infer", "eval", "predict", "predictor")
+STEPS = ("install", "list", "demo --help", "demo", "train", "infer", "eval", "predict", "predictor",
+         "other model")  # fmt: skip
 
 
 def outside_this_venv() -> dict[str, str]:

@@ -35,7 +35,10 @@ case "$location" in "$REPO"/*) echo "smoke: imported from the source tree ($loca
 case "$location" in "$WORK"/venv/*) ;; *) echo "smoke: imported from $location" >&2; exit 1 ;; esac
 
 lighthouse list | tee list.txt
-grep -q "qd_detr" list.txt && grep -q "clotho-moment" list.txt && grep -q "aisfx-minilm" list.txt
+grep -q "clotho-moment" list.txt && grep -q "aisfx-minilm" list.txt && grep -q "m2d-clap" list.txt
+for model in qd_detr moment_detr cg_detr eatr uvcom tr_detr taskweave_mr2hd taskweave_hd2mr; do
+    grep -qx "  $model" list.txt || { echo "smoke: $model not listed" >&2; exit 1; }
+done
 echo "smoke: list ok"
 
 lighthouse demo --help > demo_help.txt
@@ -84,4 +87,19 @@ assert windows and all(0 <= s <= e for s, e, _ in windows), windows
 print(f"predictor: {len(windows)} windows, best {windows[0]}")
 EOF
 echo "smoke: predictor ok"
+
+# another model from the installed package's own configs (configs/model/cg_detr.yml)
+lighthouse train --model cg_detr --dataset custom --feature aisfx-minilm \
+    train_path="${clips}annotations/train.jsonl" eval_path="${clips}annotations/val.jsonl" \
+    --features-root "${clips}features" n_epoch=1 bsz=8 device=cpu
+"$PY" - results/cg_detr/custom/aisfx-minilm/best.ckpt "$recording" <<'EOF'
+import sys
+
+from lighthouse_audio.predictor import CGDETRPredictor
+
+predictor = CGDETRPredictor(sys.argv[1], device="cpu")
+result = predictor.predict("birds are singing", predictor.encode_audio(sys.argv[2]))
+assert result["pred_relevant_windows"], result
+EOF
+echo "smoke: other model ok"
 echo "smoke: all ok ($WORK)"
