@@ -10,7 +10,9 @@ on recordings of Clotho-Moment's length, several events each, some queries with 
 4. **features** ``aisfx-minilm`` (1 s windows, frames ``none``);
 5. **baseline**: ``offline_baseline.py``'s 1 s window through a joint space aligned on the train
    split only, threshold and median filter tuned on the 60 s val split, scored on 60 s test;
-6. **AM-DETR** (+ joint prior, the demo's settings) trained once per seed in ``--seeds``, the
+6. **AM-DETR** (+ joint prior aligned on the train split's clips and, as hard negatives, its
+   training clips' moments, cross-fitted over 4 folds of the train sounds while training: the
+   demo's settings) trained once per seed in ``--seeds``, the
    best epoch by val mAP (on the training clips' val split); its score mix
    (``prior_score_mix``: the joint prior's weight in moment scores) chosen from
    ``SCORE_MIXES`` on the 60 s val split, then ``lighthouse infer`` on the 60 s test split
@@ -53,8 +55,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (default 0,1,2)")
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=25)
-    parser.add_argument("--name", default="joint-prior", help="recipe name for the table")
+    parser.add_argument("--name", default="moments-prior",
+                        help="recipe name for the table and run folders (the clip-only prior's "
+                        "runs were named joint-prior)")  # fmt: skip
     parser.add_argument("--plain", action="store_true", help="AM-DETR without the joint prior")
+    parser.add_argument("--clip-only-prior", action="store_true",
+                        help="the recipe before 2026-12-05: the prior aligned on captioned "
+                        "clips only (no moments), both spaces with 20%% of the clips held "
+                        "out; with --prior-folds 0")  # fmt: skip
+    parser.add_argument("--prior-folds", type=int, default=4,
+                        help="cross-fit the prior while training over this many folds of the "
+                        "train sounds, as the demo does (0: the full space)")  # fmt: skip
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-progress", action="store_true")
@@ -92,10 +103,21 @@ def build_data(args: argparse.Namespace, sounds: Path) -> dict[str, Any]:
     data = prepare_data(cfg, data_dir, plan, print)
     for split, stats in data.stats.items():
         print(f"  {split}: {json.dumps(stats)}")
-    space = align_train_split(plan["train"], data_dir / "joint", progress=cfg.progress)
+    moments = (data.train["train"], data.train_features / "custom")
+    moments = None if args.clip_only_prior else moments
+    space = align_train_split(plan["train"], data_dir / "joint", moments=moments,
+                              heldout=heldout(args), progress=cfg.progress)  # fmt: skip
+    folds = None
+    if args.prior_folds and not args.plain:
+        from lighthouse_audio.demo.joint_prior import cross_fitted_folds
+
+        if moments is None:
+            raise SystemExit("--prior-folds needs the moments prior (drop --clip-only-prior)")
+        folds = cross_fitted_folds(plan["train"], data_dir / "joint", moments, args.prior_folds,
+                                   args.data_seed, heldout(args), cfg.progress)  # fmt: skip
     return {"data_dir": data_dir, "train_cfg": cfg, "train_features": data.train_features,
             "annotations": {**data.train, "test": data.test["test"]},
-            "recordings_60s": data.test, "joint_space": space}  # fmt: skip
+            "recordings_60s": data.test, "joint_space": space, "prior_folds": folds}  # fmt: skip
 
 
 def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -120,6 +142,8 @@ def train_and_test(args: argparse.Namespace, data: dict[str, Any], seed: int) ->
                   "best_val_mAP": state["best_score"]}  # fmt: skip
     else:
         extra = [] if args.plain else [f"joint_prior={data['joint_space']}"]
+        if data["prior_folds"] is not None:
+            extra.append(f"joint_prior_folds={data['prior_folds']}")
         cfg = replace(data["train_cfg"], workdir=out, epochs=args.epochs,
                       train_overrides=(f"seed={seed}", *args.overrides))  # fmt: skip
         started = time.perf_counter()
@@ -164,6 +188,11 @@ def infer(data: dict[str, Any], checkpoint: Path, split: str, preds: Path, mix: 
     return json.loads(metrics.read_text())["brief"]
 
 
+def heldout(args: argparse.Namespace) -> float:
+    """Clips align keeps out: none now; 0.2 in the recipe before 2026-12-05 (its results)."""
+    return 0.2 if args.clip_only_prior else 0.0
+
+
 def train_tag(args: argparse.Namespace) -> str:
     gap = f"-gap{args.train_gap:g}" if args.train_gap else ""
     return f"train{args.train_clip:g}s{gap}"
@@ -196,7 +225,7 @@ def main() -> None:
     sounds = obtain_sounds(args, default_cache_dir())
     data = build_data(args, sounds)
     baseline = run_baselines(data["data_dir"], sounds, args.workdir / "results", [1],
-                             not args.no_progress)  # fmt: skip
+                             not args.no_progress, heldout(args))  # fmt: skip
     base_run = baseline["runs"][1]
     base = json.loads((base_run / "test_metrics.json").read_text())["brief"]
     seeds = [int(s) for s in args.seeds.split(",")]

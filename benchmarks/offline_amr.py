@@ -133,6 +133,10 @@ def main() -> None:
         device=args.device,
         train_overrides=tuple(args.overrides),
         joint_prior=args.joint_prior,
+        # the prior and spaces its recorded results were made with (docs/RESULTS.md)
+        prior_folds=0,
+        prior_moments=False,
+        align_heldout=0.2,
         progress=not args.no_progress,
     )
     started, cpu_started = time.perf_counter(), cpu_seconds()

@@ -36,6 +36,8 @@ EXTRA_KEYS: dict[str, Any] = {
     "features_root": "features",
     "resume": None,
     "joint_prior": None,  # a joint-space file for QD-DETR (models/joint_prior.py)
+    # cross-fitted fold spaces for the prior while training (models/joint_prior.py); None: none
+    "joint_prior_folds": None,
     # weight of QD-DETR's absent-sound loss (models/criterion.py); 0: Lighthouse's losses
     "neg_label_loss_coef": 0.0,
     # weight of the joint prior in moment scores (models/prior_score.py); 0: Lighthouse's scores

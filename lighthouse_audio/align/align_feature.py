@@ -5,6 +5,9 @@
 3. train the two heads on the training clips (:mod:`.train`);
 4. score text<->audio retrieval on the held-out clips (a clip: the mean of its unit window
    embeddings, renormalised) and save the space with the scores and provenance in ``meta``.
+
+With ``recordings`` (a moment-retrieval annotation file and its stored features), step 3 also
+contrasts each query's frames with the rest of its recording (:mod:`.recordings`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 from lighthouse_audio.align.clips import load_captioned_clips, manifest_sha256, split_clips
 from lighthouse_audio.align.embed import ClipFeatures, encode_clips
 from lighthouse_audio.align.metrics import retrieval_recall
+from lighthouse_audio.align.recordings import load_recording_queries
 from lighthouse_audio.align.train import HeadsConfig, head_specs, train_heads
 from lighthouse_audio.joint.space import JointSpace, TextPooling, build_head, save_joint_space
 from lighthouse_audio.joint.trained import TrainedJointSpace, default_joint_space_path, path_stem
@@ -32,7 +36,7 @@ __all__ = ["AlignResult", "align_feature", "evaluate_space"]
 class AlignResult:
     path: Path
     space: JointSpace
-    metrics: dict[str, Any]
+    metrics: dict[str, Any] | None  # None without held-out clips
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (clip key, reason)
 
 
@@ -90,6 +94,8 @@ def align_feature(
     encoder_options: Mapping[str, Any] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    recordings: str | os.PathLike | None = None,
+    recordings_features: str | os.PathLike | None = None,
 ) -> AlignResult:
     """Train and save ``feature``'s joint space on ``manifest``'s captioned clips.
 
@@ -97,14 +103,22 @@ def align_feature(
     encoder's weights (where the feature's factory looks); an existing file is an error unless
     ``force``. ``input_norm``: heads on L2-normalised rows (see :class:`JointSpace`), the
     kind AM-DETR's ``joint_prior`` needs. ``cache_dir`` defaults to
-    ``{cache}/align/{feature}-{weights_id}``.
+    ``{cache}/align/{feature}-{weights_id}``. ``heldout=0`` trains on every clip and measures
+    no recall. ``recordings``: annotations (Lighthouse JSONL) whose queries' stored features lie
+    under ``recordings_features`` (``{feature}/``, ``{feature}_text/``), for the in-recording
+    loss; its recordings must not be ones the space will be tested on.
     """
     from lighthouse_audio import __version__
     from lighthouse_audio.paths import default_cache_dir
 
     heads = heads or HeadsConfig()
     spec = _check_trainable(feature)
+    if (recordings is None) != (recordings_features is None):
+        raise ValueError("recordings and recordings_features go together")
     clips = load_captioned_clips(manifest, log)
+    queries = []
+    if recordings is not None:  # read (and any malformed line refused) before the encoder runs
+        queries = load_recording_queries(recordings, recordings_features, feature, log)
     train_clips, heldout_clips = split_clips(clips, heldout, split_seed)
     encoder = spec.encoder(**dict(encoder_options or {})).to(device)
     weights_id = encoder.weights_id()
@@ -120,6 +134,9 @@ def align_feature(
     index = {clip.key: i for i, clip in enumerate(encoded.clips)}
     parts = {}
     for name, members in (("train", train_clips), ("held-out", heldout_clips)):
+        if name == "held-out" and not members:
+            parts[name] = None
+            continue
         kept = [index[c.key] for c in members if c.key in index]
         if not kept:
             raise ValueError(f"{manifest}: no readable {name} clip left ({len(members)} skipped)")
@@ -139,9 +156,15 @@ def align_feature(
         specs,
         input_norm=input_norm,
     )
+    recording_rows = [
+        (torch.from_numpy(q.frames), space.text_rows(torch.from_numpy(q.tokens)),
+         torch.from_numpy(q.inside))
+        for q in queries
+    ]  # fmt: skip
     history = train_heads(space, [torch.from_numpy(a) for a in train.audio],
-                          _pooled_text(space, train), heads, device, progress)  # fmt: skip
-    metrics = evaluate_space(space, held)
+                          _pooled_text(space, train), heads, device, progress,
+                          recordings=recording_rows)  # fmt: skip
+    metrics = evaluate_space(space, held) if held is not None else None
     space.meta = {
         "feature": feature,
         "weights_id": weights_id,
@@ -152,7 +175,7 @@ def align_feature(
         "split_seed": split_seed,
         "heldout_fraction": heldout,
         "num_train_clips": len(train.clips),
-        "num_heldout_clips": len(held.clips),
+        "num_heldout_clips": len(held.clips) if held is not None else 0,
         "num_train_windows": sum(len(a) for a in train.audio),
         "num_train_captions": sum(len(t) for t in train.text),
         "epochs": heads.epochs,
@@ -167,7 +190,10 @@ def align_feature(
         ),
         "device": str(device),
         "skipped": [key for key, _ in encoded.skipped],
-        "heldout_recordings": sorted({c.recording for c in held.clips}),
+        "heldout_recordings": sorted({c.recording for c in held.clips}) if held else [],
+        "recordings": str(Path(recordings).resolve()) if recordings is not None else None,
+        "recordings_sha256": manifest_sha256(recordings) if recordings is not None else None,
+        "num_recording_queries": len(queries),
         "recall": metrics,
     }
     _refuse_overwrite(path, force)

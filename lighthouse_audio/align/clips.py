@@ -111,9 +111,12 @@ def split_clips(
 ) -> tuple[list[CaptionedClip], list[CaptionedClip]]:
     """``(train, heldout)`` by recording (:func:`~lighthouse_audio.data.splits.split_by_recording`,
     recordings weighted by their clip count): clips of one recording never land on both sides.
-    Deterministic given ``seed``, whatever the clips' order."""
-    if not 0.0 < heldout < 1.0:
-        raise ValueError(f"held-out fraction must be between 0 and 1, got {heldout}")
+    Deterministic given ``seed``, whatever the clips' order. ``heldout=0``: every clip trains
+    (nothing is left to measure recall on)."""
+    if not 0.0 <= heldout < 1.0:
+        raise ValueError(f"held-out fraction must be in [0, 1), got {heldout}")
+    if heldout == 0.0:
+        return sorted(clips, key=lambda c: c.key), []
     groups: dict[str, list[CaptionedClip]] = {}
     for clip in clips:
         groups.setdefault(clip.recording, []).append(clip)

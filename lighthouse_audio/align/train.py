@@ -5,6 +5,11 @@ windows with a query at test time, so that is what the heads learn to match. Eac
 every training clip once, in batches of distinct clips (so a batch never holds two positives of
 one clip), with one of its windows and one of its captions drawn at random.
 
+With moment-annotated recordings (:mod:`.recordings`), each step also asks the heads to pick a
+query's own frames out of its recording: a softmax over the recording's frames whose target is
+the frames inside the query's windows (multi-positive cross-entropy). Every recording query is
+visited once per epoch, spread over the epoch's steps.
+
 Inputs are standardised per dimension (train-set mean and std) while training and the affine map
 is then folded into each head's first linear layer, so the saved heads take the raw stored rows
 and carry no extra state.
@@ -44,6 +49,7 @@ class HeadsConfig:
     weight_decay: float = 0.05
     temperature: float | None = None
     seed: int = 0
+    recording_weight: float = 1.0  # of the in-recording loss, when recordings are given
 
     def __post_init__(self) -> None:
         if self.kind not in ("mlp", "linear"):
@@ -57,6 +63,8 @@ class HeadsConfig:
             )
         if self.temperature is not None and not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not self.recording_weight >= 0:
+            raise ValueError(f"recording_weight must be >= 0, got {self.recording_weight}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +123,33 @@ def info_nce(audio: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor)
     ) / 2
 
 
+def in_recording_loss(
+    frames: torch.Tensor,
+    valid: torch.Tensor,
+    inside: torch.Tensor,
+    query: torch.Tensor,
+    logit_scale: torch.Tensor,
+) -> torch.Tensor:
+    """Unit frames ``(R, L, d)`` (``valid`` ``(R, L)`` marks real ones), unit queries ``(R, d)``:
+    the mean over recordings of ``-log`` of the softmax mass on the ``inside`` frames."""
+    logits = (logit_scale * (frames * query[:, None]).sum(-1)).masked_fill(~valid, -math.inf)
+    log_prob = logits.log_softmax(dim=-1)
+    return -log_prob.masked_fill(~inside, -math.inf).logsumexp(dim=-1).mean()
+
+
+def _padded(
+    rows: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, ...]:
+    """Recordings of different lengths as ``(R, L_max, D)`` rows, ``valid`` and ``inside``."""
+    length = max(len(r) for r in rows)
+    out = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
+    valid = torch.zeros(len(rows), length, dtype=torch.bool)
+    inside = torch.zeros(len(rows), length, dtype=torch.bool)
+    for i, (r, m) in enumerate(zip(rows, masks, strict=True)):
+        out[i, : len(r)], valid[i, : len(r)], inside[i, : len(r)] = r, True, m
+    return out, valid, inside
+
+
 def train_heads(
     space: JointSpace,
     audio: Sequence[torch.Tensor],
@@ -122,11 +157,15 @@ def train_heads(
     cfg: HeadsConfig,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    recordings: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = (),
 ) -> dict[str, float]:
     """Train ``space.audio_head`` and ``space.text_head`` in place on clip ``i``'s windows
     ``audio[i]`` ``(num_windows, audio_dim)`` (stored rows) and pooled captions ``text[i]``
     ``(num_captions, text_dim)`` (:meth:`JointSpace.text_rows`); the heads end on the CPU, in
     eval mode. Returns ``{"loss": last epoch's mean, "temperature": final}``.
+
+    ``recordings``: ``(frames (L, audio_dim) stored rows, pooled query (text_dim,), inside (L,)
+    bool)`` per annotated query, for the in-recording loss (module doc).
 
     Deterministic given ``cfg.seed`` on a given device and torch build.
     """
@@ -150,6 +189,13 @@ def train_heads(
     t_count = torch.tensor([len(x) for x in text])
     a_start = torch.cumsum(a_count, 0) - a_count
     t_start = torch.cumsum(t_count, 0) - t_count
+    if recordings:  # standardised with the clips' statistics, which the folded heads keep
+        rec_rows, rec_valid, rec_inside = _padded(
+            [(space.audio_rows(f) - a_mean) / a_std for f, _, _ in recordings],
+            [m for _, _, m in recordings],
+        )
+        rec_rows, rec_valid, rec_inside = (x.to(device) for x in (rec_rows, rec_valid, rec_inside))
+        rec_text = ((torch.stack([t for _, t, _ in recordings]) - t_mean) / t_std).to(device)
 
     space.to(device).train()
     log_scale = torch.tensor(math.log(1 / (cfg.temperature or INIT_TEMPERATURE)), device=device)
@@ -168,15 +214,26 @@ def train_heads(
             window = a_start + (torch.rand(num_clips, generator=generator) * a_count).long()
             caption = t_start + (torch.rand(num_clips, generator=generator) * t_count).long()
             losses = []
-            for batch in order.split(cfg.batch_size):
-                if len(batch) < 2:  # one pair has no negative: nothing to learn
-                    continue
+            batches = [b for b in order.split(cfg.batch_size) if len(b) >= 2]  # >= 1 negative
+            rec_parts = (
+                torch.randperm(len(recordings), generator=generator).tensor_split(len(batches))
+                if recordings
+                else [None] * len(batches)
+            )
+            for batch, part in zip(batches, rec_parts, strict=True):
                 a = nn.functional.normalize(
                     space.audio_head(a_flat[window[batch].to(device)]), dim=-1
                 )
                 t = space.text_head(t_flat[caption[batch].to(device)])
                 scale = log_scale.clamp(max=math.log(MAX_LOGIT_SCALE)).exp()
                 loss = info_nce(a, nn.functional.normalize(t, dim=-1), scale)
+                if part is not None and len(part) and cfg.recording_weight:
+                    part = part.to(device)
+                    frames = nn.functional.normalize(space.audio_head(rec_rows[part]), dim=-1)
+                    query = nn.functional.normalize(space.text_head(rec_text[part]), dim=-1)
+                    loss = loss + cfg.recording_weight * in_recording_loss(
+                        frames, rec_valid[part], rec_inside[part], query, scale
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -51,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--heldout",
         type=number(0, highest=0.9),
         default=0.2,
-        help="fraction of clips held out for evaluation (default 0.2)",
+        help="fraction of clips held out for evaluation (default 0.2; 0: train on all)",
     )
     parser.add_argument("--split-seed", type=SEED, default=0)
     parser.add_argument("--seed", type=SEED, default=d.seed, help="training seed")
@@ -77,6 +77,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--input-norm",
         action="store_true",
         help="L2-normalise rows before the heads (needed by AM-DETR's joint_prior=FILE)",
+    )
+    parser.add_argument(
+        "--recordings",
+        type=Path,
+        metavar="ANN.jsonl",
+        help="moment annotations (Lighthouse JSONL) of training recordings: each query's "
+        "frames are also contrasted with the rest of its recording (hard negatives); needs "
+        "--recording-features",
+    )
+    parser.add_argument(
+        "--recording-features",
+        type=Path,
+        metavar="DIR",
+        help="features root of --recordings (holding FEATURE/ and FEATURE_text/)",
+    )
+    parser.add_argument(
+        "--recording-weight",
+        type=NON_NEGATIVE,
+        default=d.recording_weight,
+        help=f"weight of the in-recording loss (default {d.recording_weight:g})",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument(
@@ -117,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
     heads = HeadsConfig(
         kind=args.head, hidden_dim=args.hidden_dim, dim=args.dim, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        temperature=args.temperature, seed=args.seed,
+        temperature=args.temperature, seed=args.seed, recording_weight=args.recording_weight,
     )  # fmt: skip
+    if (args.recordings is None) != (args.recording_features is None):
+        raise UserError("--recordings and --recording-features go together")
     started = time.perf_counter()
     try:
         result = align_feature(
@@ -128,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             cache=not args.no_cache,
             batch_size=args.encode_batch_size, encoder_options=options,
             progress=not args.no_progress, log=lambda line: print(line, file=sys.stderr),
+            recordings=args.recordings, recordings_features=args.recording_features,
         )  # fmt: skip
     except FileExistsError as e:
         raise UserError(str(e)) from None
@@ -137,8 +160,14 @@ def run(args: argparse.Namespace) -> int:
         f"train / {meta['num_heldout_clips']} held-out clips, {len(result.skipped)} skipped, "
         f"{heads.epochs} epochs, {time.perf_counter() - started:.0f} s"
     )
-    print(f"held-out retrieval ({result.metrics['num_clips']} clips, "
-          f"{result.metrics['num_captions']} captions):")  # fmt: skip
-    print(format_table(result.metrics))
+    if meta["num_recording_queries"]:
+        queries = meta["num_recording_queries"]
+        print(f"in-recording negatives: {queries} queries of {args.recordings}")
+    if result.metrics is None:
+        print("no held-out clips (--heldout 0): retrieval recall not measured")
+    else:
+        print(f"held-out retrieval ({result.metrics['num_clips']} clips, "
+              f"{result.metrics['num_captions']} captions):")  # fmt: skip
+        print(format_table(result.metrics))
     print(f"wrote {result.path}")
     return 0

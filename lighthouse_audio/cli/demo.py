@@ -90,6 +90,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="align a joint space on the train split and give AM-DETR its frame-query "
         "similarity (joint_prior; docs/RESULTS.md; default: on)",
     )  # fmt: skip
+    parser.add_argument(
+        "--prior-folds", type=count(0), default=d.prior_folds,
+        help="train AM-DETR with its prior cross-fitted over this many folds of the train "
+        f"sounds (joint_prior_folds; 0: the full space throughout; default {d.prior_folds})",
+    )  # fmt: skip
     parser.add_argument("--device", default=d.device, help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=count(), help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -140,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         train_overrides=tuple(args.overrides),
         joint_prior=args.joint_prior,
+        prior_folds=args.prior_folds,
         progress=not args.no_progress,
     )
     try:

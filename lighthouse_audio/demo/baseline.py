@@ -27,6 +27,7 @@ def tuned_baseline(
     features_root: Path,
     annotations: dict[str, Path],
     results_dir: Path,
+    heldout: float = 0.0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Align, tune on ``annotations['val']``, score ``annotations['test']``.
@@ -37,7 +38,8 @@ def tuned_baseline(
     """
     from lighthouse_audio.baseline.tuned_run import tune_run
 
-    space = align_train_split(train, data_dir / "joint", input_norm=False, progress=progress)
+    space = align_train_split(train, data_dir / "joint", input_norm=False, heldout=heldout,
+                              progress=progress)  # fmt: skip
     run = tune_run(
         FEATURE,
         features_root / DATASET,

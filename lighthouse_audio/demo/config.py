@@ -60,6 +60,16 @@ class DemoConfig:
     # Align a joint space on the train split and give AM-DETR its frame-query similarity
     # (models/joint_prior.py): what lets it beat the baseline on a few hundred captions.
     joint_prior: bool = True
+    # Its similarities while training come from spaces aligned without the query's sound
+    # (cross-fitting, models/joint_prior.py), so the model learns how far to trust the prior on
+    # sounds it has not heard; 0: the full space throughout.
+    prior_folds: int = 4
+    # The prior's space also learns from the training clips' moments (hard negatives from the
+    # same recording: align --recordings); False: from the captioned clips only.
+    prior_moments: bool = True
+    # Clips align keeps out to report its recall; 0: every train clip trains both spaces (the
+    # baseline's and the prior's), as the tests judge them on the val and test recordings.
+    align_heldout: float = 0.0
     progress: bool = True
 
     def test_recordings(self) -> DemoConfig:

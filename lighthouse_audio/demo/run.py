@@ -40,7 +40,7 @@ from lighthouse_audio.demo.data import (
     prepare_data,
     write_json_file,
 )
-from lighthouse_audio.demo.settings import FEATURE, FRAMES, TABLE_METRICS
+from lighthouse_audio.demo.settings import DATASET, FEATURE, FRAMES, TABLE_METRICS
 from lighthouse_audio.demo.training import DemoResult, test_model, train_model
 
 __all__ = ["DemoResult", "format_metrics_table", "run_demo"]
@@ -86,9 +86,20 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
     if cfg.joint_prior:
         from lighthouse_audio.demo.joint_prior import align_train_split
 
-        say("  joint-space prior: align on the train split's foregrounds")
-        space = align_train_split(plan["train"], data_dir / "joint", progress=cfg.progress)
+        say("  joint-space prior: align on the train split's foregrounds and training clips")
+        moments = (data.train["train"], data.train_features / DATASET)
+        moments = moments if cfg.prior_moments else None
+        space = align_train_split(plan["train"], data_dir / "joint", moments=moments,
+                                  heldout=cfg.align_heldout, progress=cfg.progress)  # fmt: skip
         extra.append(f"joint_prior={space}")
+        if cfg.prior_folds and moments is not None:
+            from lighthouse_audio.demo.joint_prior import cross_fitted_folds
+
+            say(f"  cross-fitted prior: {cfg.prior_folds} fold spaces, each without some sounds")
+            folds = cross_fitted_folds(plan["train"], data_dir / "joint", moments,
+                                       cfg.prior_folds, cfg.seed, cfg.align_heldout,
+                                       cfg.progress)  # fmt: skip
+            extra.append(f"joint_prior_folds={folds}")
     opt, run_dir, state = train_model(cfg, workdir, data.train_features, data.train, extra)
     done("train")
 
@@ -96,7 +107,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
     result = test_model(cfg, opt, run_dir, data, log)
     say("  baseline: align a joint space on the train split, tune on val, score test")
     baseline = tuned_baseline(plan["train"], data_dir, data.test_features, data.test,
-                              workdir / "results", progress=cfg.progress)  # fmt: skip
+                              workdir / "results", cfg.align_heldout, cfg.progress)  # fmt: skip
     done("test")
     timings["total"] = round(time.perf_counter() - started, 1)
     timings["cpu"] = round(time.process_time() - cpu_started, 1)
@@ -111,6 +122,8 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
         "best_epoch": state.best_epoch,
         "best_val_mAP": state.best_score,
         "score_mix_val_mAP": result.mix_val_mAP,
+        "checkpoints_val_mAP": result.candidates_val_mAP,
+        "kept": result.kept,
         "test": {"AM-DETR": result.metrics, BASELINE_NAME: baseline["test"], **result.chance},
         "baseline": baseline,
         "checkpoint": str(result.checkpoint),

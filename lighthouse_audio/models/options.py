@@ -124,9 +124,10 @@ def refuse_options(
     ``joint_prior`` and ``neg_label_loss_coef`` need QD-DETR's global token and negative pass;
     they are wired into QD-DETR's network only.
     """
-    if opt.get("joint_prior"):
+    if opt.get("joint_prior") or opt.get("joint_prior_folds"):
         raise ValueError(
-            f"joint_prior is a qd_detr option; {model} has no joint prior, so leave it unset"
+            f"joint_prior is a qd_detr option (joint_prior_folds too); {model} has no joint "
+            "prior, so leave them unset"
         )
     if float(opt.get("neg_label_loss_coef") or 0) > 0:
         raise ValueError(

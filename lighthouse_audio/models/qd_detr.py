@@ -10,7 +10,7 @@ is decoded, which gives the same outputs faster; ``batched_negative=False`` runs
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -117,6 +117,7 @@ class QDDETR(nn.Module):
         src_vid_mask: Tensor,
         src_aud: Tensor | None = None,
         src_aud_mask: Tensor | None = None,
+        qid: Sequence[Any] | None = None,
     ) -> dict[str, Any]:
         """Predict spans and frame saliency.
 
@@ -126,6 +127,8 @@ class QDDETR(nn.Module):
                 src_vid_mask: ``[B, Lv]``, 1 valid, 0 pad. This is the only context mask used.
             src_aud: ``[B, Lv, Da]`` audio frames, appended to ``src_vid`` (``Dv + Da == vid_dim``).
             src_aud_mask: accepted for Lighthouse's call signature and ignored, as in Lighthouse.
+            qid: the batch's query ids, passed in training when the joint prior has cross-fitted
+                folds (``models/joint_prior.py``), which score each query in its fold's space.
 
         Returns:
             A dict, in this key order:
@@ -157,11 +160,18 @@ class QDDETR(nn.Module):
         if self.joint_prior is not None:
             if src_aud is None:
                 raise ValueError("joint_prior needs audio frames (an audio ctx_mode)")
-            frames = self.joint_prior.embed_frames(src_aud)
-            query = self.joint_prior.embed_query(src_txt, src_txt_mask)
-            vid_neg = vid + self.joint_prior(frames, txt_roll(query))
-            prior_similarity = self.joint_prior.similarity(frames, query)  # also for scoring
-            vid = vid + self.joint_prior.project(prior_similarity)
+            prior = self.joint_prior
+            if self.training and prior.has_folds and qid is not None:
+                prior_similarity, negative = prior.routed_similarities(
+                    src_aud, src_txt, src_txt_mask, qid
+                )
+                vid_neg = vid + prior.project(negative)
+            else:
+                frames = prior.embed_frames(src_aud)
+                query = prior.embed_query(src_txt, src_txt_mask)
+                vid_neg = vid + prior(frames, txt_roll(query))
+                prior_similarity = prior.similarity(frames, query)  # also for scoring
+            vid = vid + prior.project(prior_similarity)
 
         nhead = self.transformer.nhead
         blocked = t2v_attention_mask(vid_pad, txt_pad, nhead)
@@ -251,7 +261,7 @@ class QDDETRConfig(ContextDETRConfig):
 def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR:
     """Build QD-DETR from Lighthouse's flat config keys (an EasyDict or a plain dict)."""
     cfg = QDDETRConfig.from_opt(opt)
-    return QDDETR(
+    model = QDDETR(
         txt_dim=cfg.t_feat_dim,
         vid_dim=cfg.context_dim,
         **detr_arguments(cfg),
@@ -261,6 +271,9 @@ def build_model(opt: Mapping[str, Any], batched_negative: bool = True) -> QDDETR
         joint_prior=build_joint_prior(opt, cfg.hidden_dim),
         decode_negative=float(opt.get("neg_label_loss_coef") or 0) > 0,
     )
+    if model.joint_prior is not None and model.joint_prior.has_folds:
+        model.training_inputs = ("qid",)  # the folds route by qid (models/training_inputs.py)
+    return model
 
 
 @MODELS.register(name="qd_detr")

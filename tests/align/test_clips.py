@@ -36,8 +36,14 @@ def test_split_is_deterministic_and_order_free():
 def test_split_needs_two_recordings_and_a_fraction():
     with pytest.raises(ValueError, match="1 recording\\(s\\) cannot fill 2 splits"):
         split_clips(_clips(1, 4), 0.2, 0)
-    with pytest.raises(ValueError, match="between 0 and 1, got 1.5"):
+    with pytest.raises(ValueError, match="in \\[0, 1\\), got 1.5"):
         split_clips(_clips(4, 1), 1.5, 0)
+
+
+def test_heldout_0_keeps_every_clip_for_training():
+    clips = _clips(3, 2)
+    train, held = split_clips(clips, 0.0, 0)
+    assert held == [] and sorted(c.key for c in train) == sorted(c.key for c in clips)
 
 
 def test_manifest_lines_merge_and_filter(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -157,3 +158,47 @@ def test_bad_input_is_one_line(align, toy_align_feature, tmp_path, capsys, setup
 def test_feature_with_its_own_space_is_refused(capsys):
     assert main(["align", "--feature", "clap", "--sounds", "/nonexistent"]) == 2
     assert "has its own joint space" in capsys.readouterr().err
+
+
+def _toy_recordings(folder):
+    """Two annotated 6 s recordings in stored form (toy-align dims), three queries."""
+    rng = np.random.default_rng(0)
+    (folder / TOY_FEATURE).mkdir(parents=True)
+    (folder / f"{TOY_FEATURE}_text").mkdir()
+    lines = []
+    for r in range(2):
+        np.savez(folder / TOY_FEATURE / f"rec{r}.npz",
+                 features=rng.normal(size=(6, 16)).astype(np.float32))  # fmt: skip
+    for qid, (vid, window) in enumerate([("rec0", [1, 3]), ("rec0", [4, 5]), ("rec1", [0, 2])]):
+        np.savez(folder / f"{TOY_FEATURE}_text" / f"qid{qid}.npz",
+                 last_hidden_state=rng.normal(size=(4, 16)).astype(np.float32))  # fmt: skip
+        lines.append({"qid": qid, "query": f"q{qid}", "duration": 6, "vid": vid,
+                      "relevant_windows": [window]})  # fmt: skip
+    ann = folder / "train.jsonl"
+    ann.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return ann
+
+
+def test_recordings_add_hard_negatives_and_heldout_0_trains_on_all(
+    align, toy_align_feature, toy_sounds, tmp_path, capsys
+):
+    ann = _toy_recordings(tmp_path / "feats")
+    out = tmp_path / "t.pt"
+    args = ["--sounds", str(toy_sounds), "--out", str(out), "--heldout", "0"]
+    assert align(*args, "--recordings", str(ann), "--recording-features",
+                 str(tmp_path / "feats")) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "in-recording negatives: 3 queries" in printed
+    assert "retrieval recall not measured" in printed
+    meta = load_joint_space(out).meta
+    assert (meta["num_train_clips"], meta["num_heldout_clips"], meta["recall"]) == (120, 0, None)
+    assert meta["num_recording_queries"] == 3 and meta["recordings"] == str(ann.resolve())
+
+    # the same clips without recordings give other heads: the loss took part
+    plain = tmp_path / "plain.pt"
+    assert align("--sounds", str(toy_sounds), "--out", str(plain), "--heldout", "0") == 0
+    a, b = load_joint_space(out).state_dict(), load_joint_space(plain).state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+    assert align(*args, "--force", "--recordings", str(ann)) == 2
+    assert "--recordings and --recording-features go together" in capsys.readouterr().err

@@ -210,8 +210,10 @@ def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_r
     summary = json.loads((run / "demo_summary.json").read_text())
     assert summary["settings"]["joint_prior"] is True
     (data_dir,) = (workdir / "data").iterdir()
-    space_path = data_dir / "joint" / "aisfx-minilm-joint-train-l2.pt"
-    assert load_joint_space(space_path).input_norm
+    space_path = data_dir / "joint" / "aisfx-minilm-joint-train-l2-moments.pt"
+    space = load_joint_space(space_path)
+    assert space.input_norm and space.meta["num_heldout_clips"] == 0
+    assert space.meta["num_recording_queries"] > 0  # the training clips' moments took part
     splits = json.loads((data_dir / "splits.json").read_text())
     aligned = [json.loads(x)["recording"] for x in
                (data_dir / "joint" / "align_train.jsonl").read_text().splitlines()]  # fmt: skip
@@ -219,13 +221,37 @@ def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_r
     ckpt = load_checkpoint(summary["checkpoint"])
     opt = ckpt["opt"]
     assert opt["joint_prior"] == str(space_path) and opt["joint_prior_heads"]["input_norm"]
+    # cross-fitting: each fold space was aligned without the sounds of the queries it scores
+    folds = json.loads(Path(opt["joint_prior_folds"]).read_text())
+    assert len(folds["spaces"]) == summary["settings"]["prior_folds"] == 4
+    captions = {c: r["path"] for r in map(json.loads, (data_dir / "joint" / "align_train.jsonl")
+                .read_text().splitlines()) for c in r["captions"]}  # fmt: skip
+    train = {str(q["qid"]): q["query"] for q in map(json.loads, Path(opt["train_path"])
+             .read_text().splitlines())}  # fmt: skip
+    assert folds["qids"] and set(folds["qids"]) <= set(train)
+    for k, name in enumerate(folds["spaces"]):
+        seen = {json.loads(x)["path"] for x in (data_dir / "joint" / Path(name).parent /
+                "align_train.jsonl").read_text().splitlines()}  # fmt: skip
+        scored = {captions[train[q]] for q, fold in folds["qids"].items() if fold == k}
+        assert seen and not seen & scored, k
     # the score mix was tuned on the 60 s val recordings; the checkpoint left behind carries it
     by_mix = summary["score_mix_val_mAP"]
     assert [float(m) for m in by_mix] == [0.0, 0.25, 0.5, 0.75, 1.0]
     best = max(by_mix, key=by_mix.get)
     assert opt["prior_score_mix"] == pytest.approx(float(best))
+    # the kept weights: the best epoch's or the final weight average, whichever did best on val
+    candidates, kept = summary["checkpoints_val_mAP"], summary["kept"]
+    assert set(candidates) == {"best epoch", "final average"}
+    assert candidates[kept] == max(candidates.values()) == max(by_mix.values())
     trained = run / "best.ckpt" if (run / "best.ckpt").is_file() else run / "last.ckpt"
-    assert Path(summary["checkpoint"]) == (trained if float(best) == 0 else run / "tuned.ckpt")
+    source = trained if kept == "best epoch" else run / "final_average.ckpt"
+    plain = kept == "best epoch" and float(best) == 0
+    assert Path(summary["checkpoint"]) == (source if plain else run / "tuned.ckpt")
+    for key, value in load_checkpoint(source)["model"].items():
+        assert torch.equal(ckpt["model"][key], value), key
+    average = load_checkpoint(run / "last.ckpt")["weight_average"]["model"]
+    for key, value in load_checkpoint(run / "final_average.ckpt")["model"].items():
+        assert torch.equal(average[key], value), key
     assert load_checkpoint(trained)["opt"]["prior_score_mix"] == 0
     # the frozen heads in the checkpoint are the aligned space's, not fresh random ones
     for key, value in load_joint_space(space_path).state_dict().items():
