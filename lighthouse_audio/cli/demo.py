@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
     if args.clip_length < 2:
         raise ValueError(f"--clip-length must be >= 2 s, got {args.clip_length}")
+    if args.prior_folds == 1:
+        raise ValueError("--prior-folds must be 0 (no cross-fitting) or at least 2, got 1")
     if args.sounds is not None and args.packages:
         raise ValueError("--packages picks Debian packages to rebuild from: drop it with --sounds")
     if args.threads is not None:

@@ -296,6 +296,12 @@ def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
     assert summary["data"]["test"]["clips"] <= 2
 
 
+def test_one_prior_fold_is_refused_before_anything_runs(tiny_sounds, tmp_path):
+    with pytest.raises(ValueError, match="--prior-folds must be 0 .* or at least 2, got 1"):
+        run_demo_cli("--sounds", str(tiny_sounds), "--workdir", str(tmp_path), "--prior-folds", "1")
+    assert not any(tmp_path.iterdir())
+
+
 def test_test_recordings_shorter_than_training_clips_are_refused(tiny_sounds, tmp_path):
     with pytest.raises(ValueError, match="--test-length 5 is shorter than the training clips"):
         run_demo_cli("--sounds", str(tiny_sounds), "--workdir", str(tmp_path), "--test-length", "5")
