@@ -13,6 +13,19 @@ from lighthouse_audio.engine.weight_average import WeightAverage
 from tests.toy_model import run_dir, train_args
 
 
+def assert_best_checkpoint_predicts_what_validation_scored(toy_data, run, tmp_path):
+    """``lighthouse infer`` with ``best.ckpt`` on val gives ``best_val_metrics.json`` exactly:
+    the weights validation scored (the average, when there is one) are the ones kept."""
+    feats = toy_data / "features" / "custom"
+    out = tmp_path / "preds.jsonl"
+    assert main(["infer", "--checkpoint", str(run / "best.ckpt"), "--jsonl",
+                 str(feats / "val.jsonl"), "--features", str(feats), "--out", str(out),
+                 "--eval", "--no-progress"]) == 0  # fmt: skip
+    assert json.loads(out.with_suffix(".metrics.json").read_text()) == json.loads(
+        (run / "best_val_metrics.json").read_text()
+    )
+
+
 def test_update_is_a_moving_average_with_a_short_memory_at_first():
     model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
     average = WeightAverage(model, decay=0.9)
@@ -68,15 +81,7 @@ def test_a_run_validates_keeps_and_resumes_the_average(toy_data, tmp_path, capsy
     if best["epoch"] == last["epoch"]:  # best.ckpt holds the average, not the raw weights
         assert all(torch.equal(best["model"][k], averaged["model"][k]) for k in best["model"])
 
-    # what validation scored is what best.ckpt predicts
-    feats = toy_data / "features" / "custom"
-    out = tmp_path / "preds.jsonl"
-    assert main(["infer", "--checkpoint", str(run_dir(a) / "best.ckpt"), "--jsonl",
-                 str(feats / "val.jsonl"), "--features", str(feats), "--out", str(out),
-                 "--eval", "--no-progress"]) == 0  # fmt: skip
-    assert json.loads(out.with_suffix(".metrics.json").read_text()) == json.loads(
-        (run_dir(a) / "best_val_metrics.json").read_text()
-    )
+    assert_best_checkpoint_predicts_what_validation_scored(toy_data, run_dir(a), tmp_path)
 
     # 2 epochs, then resumed to 3: the same average as 3 in one go
     assert main(train_args(toy_data, b, "n_epoch=2", "weight_average=0.9")) == 0
@@ -113,14 +118,7 @@ def test_lighthouse_model_ema_is_a_fixed_decay_average_per_epoch(toy_data, tmp_p
     assert main(train_args(toy_data, a, "n_epoch=3", *args)) == 0
     last = torch.load(run_dir(a) / "last.ckpt", weights_only=False)
     assert last["model_ema"]["updates"] == 3 and "weight_average" not in last
-    feats = toy_data / "features" / "custom"
-    out = tmp_path / "preds.jsonl"
-    assert main(["infer", "--checkpoint", str(run_dir(a) / "best.ckpt"), "--jsonl",
-                 str(feats / "val.jsonl"), "--features", str(feats), "--out", str(out),
-                 "--eval", "--no-progress"]) == 0  # fmt: skip
-    assert json.loads(out.with_suffix(".metrics.json").read_text()) == json.loads(
-        (run_dir(a) / "best_val_metrics.json").read_text()
-    )
+    assert_best_checkpoint_predicts_what_validation_scored(toy_data, run_dir(a), tmp_path)
     assert main(train_args(toy_data, b, "n_epoch=2", *args)) == 0
     resume = ["--resume", str(run_dir(b) / "last.ckpt"), "n_epoch=3"]
     assert main(train_args(toy_data, b, "n_epoch=2", *args) + resume) == 0
