@@ -45,6 +45,13 @@ EXTRA_KEYS: dict[str, Any] = {
     # the validation metric that picks best.ckpt (Lighthouse: MR-full-mAP; the DCASE 2026 Task 6
     # baseline: MR-full-R1@0.7)
     "selection_metric": "MR-full-mAP",
+    # the features of eval_path when they lie under another root than train_path's (same
+    # layout: ROOT/<dset_name>/<feature>/); None: features_root
+    "eval_features_root": None,
+    # validate on whole recordings, the longer ones predicted in overlapping chunks as
+    # `lighthouse infer` does (engine/whole_validation.py); false: their first max_v_l frames,
+    # as Lighthouse does
+    "eval_whole_recordings": False,
     # validate (and keep in best.ckpt) an exponential moving average of the weights with this
     # decay per step (engine/weight_average.py); 0: the raw weights, as Lighthouse's base.yml
     # (its own model_ema/ema_decay keys, off there and on in its TaskWeave configs, are its

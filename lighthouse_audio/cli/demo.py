@@ -91,6 +91,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "similarity (joint_prior; docs/RESULTS.md; default: on)",
     )  # fmt: skip
     parser.add_argument(
+        "--pick-on-recordings", action=argparse.BooleanOptionalAction,
+        default=d.pick_on_recordings,
+        help="pick the epoch on the val recordings, predicted whole in chunks as the test ones "
+        "(eval_whole_recordings), instead of on short val clips like the training ones "
+        "(default: off)",
+    )  # fmt: skip
+    parser.add_argument(
         "--prior-folds", type=count(0), default=d.prior_folds,
         help="train AM-DETR with its prior cross-fitted over this many folds of the train "
         f"sounds (joint_prior_folds; 0: the full space throughout; default {d.prior_folds})",
@@ -148,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         train_overrides=tuple(args.overrides),
         joint_prior=args.joint_prior,
         prior_folds=args.prior_folds,
+        pick_on_recordings=args.pick_on_recordings,
         progress=not args.no_progress,
     )
     try:

@@ -68,9 +68,9 @@ def prepare_data(
 ) -> DemoData:
     """Simulate (reusing what exists) and extract features for :func:`plan_data`'s split.
 
-    Val and test follow ``cfg.test_recordings()``; training clips follow ``cfg`` (train and
-    val, for training and picking the epoch) unless they are as long as the test recordings,
-    when the model trains on the test recordings' own train split.
+    Val and test follow ``cfg.test_recordings()``; training clips follow ``cfg`` (train, and
+    val to pick the epoch unless ``cfg.pick_on_recordings``) unless they are as long as the
+    test recordings, when the model trains on the test recordings' own train split.
     """
     long = cfg.test_recordings()
     long_splits = SPLITS if cfg.trains_on_test_recordings else ("val", "test")
@@ -90,6 +90,8 @@ def prepare_data(
     train_dir = data_dir / f"train{cfg.clip_length:g}s-{train_clips_key(cfg)}"
     train = {}
     for index, split in enumerate(("train", "val")):
+        if split == "val" and cfg.pick_on_recordings:  # the val recordings pick the epoch
+            continue
         train[split], stats[f"{split} ({cfg.clip_length:g} s)"] = simulate_split(
             cfg, train_dir, split, index, plan[split], log
         )

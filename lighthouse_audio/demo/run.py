@@ -100,7 +100,12 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
                                        cfg.prior_folds, cfg.seed, cfg.align_heldout,
                                        cfg.progress)  # fmt: skip
             extra.append(f"joint_prior_folds={folds}")
-    opt, run_dir, state = train_model(cfg, workdir, data.train_features, data.train, extra)
+    val_recordings = None
+    if cfg.pick_on_recordings and not cfg.trains_on_test_recordings:
+        val_recordings = (data.test["val"], data.test_features)
+    opt, run_dir, state = train_model(
+        cfg, workdir, data.train_features, data.train, extra, val_recordings
+    )
     done("train")
 
     step(5, "test")

@@ -41,7 +41,10 @@ def train_model(
     features_root: Path,
     annotations: dict[str, Path],
     extra: Sequence[str] = (),
+    val_recordings: tuple[Path, Path] | None = None,
 ) -> tuple[Any, Path, Any]:
+    """Train AM-DETR on ``annotations['train']``; the epoch is picked on ``annotations['val']``,
+    or on ``val_recordings`` = (annotations, features root) predicted whole in chunks."""
     from lighthouse_audio.config import load_config
     from lighthouse_audio.devices import resolve_device
     from lighthouse_audio.engine.run_dir import claim_run_dir
@@ -51,8 +54,8 @@ def train_model(
     device = resolve_device(cfg.device)  # the config records the device actually used
     overrides = [
         f"train_path={annotations['train']}",
-        f"eval_path={annotations['val']}",
         f"features_root={features_root}",
+        *validation_overrides(annotations, val_recordings),
         f"results_dir={workdir / 'results'}",
         f"device={device}",
         f"n_epoch={cfg.epochs}",
@@ -73,17 +76,28 @@ def train_model(
     return opt, run_dir, state
 
 
+def validation_overrides(
+    annotations: dict[str, Path], val_recordings: tuple[Path, Path] | None
+) -> list[str]:
+    if val_recordings is None:
+        return [f"eval_path={annotations['val']}"]
+    jsonl, features_root = val_recordings
+    return [f"eval_path={jsonl}", f"eval_features_root={features_root}",
+            "eval_whole_recordings=true"]  # fmt: skip
+
+
 def test_model(
     cfg: DemoConfig, opt: Any, run_dir: Path, data: DemoData, log: Callable[[str], None]
 ) -> DemoResult:
     """Test on ``data.test['test']``, whole recordings (chunked where longer than the model's
     span), the checkpoint that does best on the 60 s val recordings ``data.test['val']``.
 
-    The candidates are the best epoch's weights (picked on the short val clips) and, with a
-    weight average, the average as training ended (``final_average.ckpt``): on the short val
-    clips' few queries the epoch pick can land early (docs/RESULTS.md). With a joint prior the
-    score mix is tuned with them; a choice other than the best epoch at mix 0 is written into
-    ``tuned.ckpt`` (those weights with that mix), which becomes the checkpoint the demo leaves."""
+    The candidates are the best epoch's weights (picked on the val recordings, or on short val
+    clips) and, with a weight average, the average as training ended (``final_average.ckpt``):
+    on a few hundred val queries the epoch pick can land early (docs/RESULTS.md). With a joint
+    prior the score mix is tuned with them; a choice other than the best epoch at mix 0 is
+    written into ``tuned.ckpt`` (those weights with that mix), which becomes the checkpoint the
+    demo leaves."""
     from lighthouse_audio.demo.chance import chance_metrics
     from lighthouse_audio.demo.picture import write_moment_picture
     from lighthouse_audio.evaluation.metrics import eval_submission

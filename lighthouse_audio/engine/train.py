@@ -40,6 +40,7 @@ from lighthouse_audio.engine.run_dir import first_epoch_done, start_run_folder
 from lighthouse_audio.engine.training_config import absolute_paths, check_training_config
 from lighthouse_audio.engine.validation import predict
 from lighthouse_audio.engine.weight_average import WeightAverage, lighthouse_average
+from lighthouse_audio.engine.whole_validation import WholeRecordingValidation, eval_feature_dirs
 from lighthouse_audio.evaluation.metrics import eval_submission
 from lighthouse_audio.file_io import write_json, write_jsonl
 from lighthouse_audio.models.bundle import build_model_bundle
@@ -140,6 +141,32 @@ def append_line(path: str | Path, line: str) -> None:
         f.write(line)
 
 
+def validation_truth(val_data: EpochData | WholeRecordingValidation | None) -> list[dict]:
+    if val_data is None:
+        return []
+    if isinstance(val_data, WholeRecordingValidation):
+        return val_data.ground_truth
+    return [q.to_dict() for q in val_data.dataset.queries]
+
+
+def validation_predictions(
+    val_data: EpochData | WholeRecordingValidation,
+    model: nn.Module,
+    postprocessor: Callable,
+    device: torch.device,
+    world: Distributed,
+    batch_size: int,
+    progress: bool,
+) -> list[dict]:
+    """Every validation query's prediction line, on every rank. Whole recordings are predicted
+    by each rank alike (chunking does not split across ranks); first spans are shared out."""
+    if isinstance(val_data, WholeRecordingValidation):
+        return val_data.predict(model, progress)
+    batches, positions = val_data.evaluation(batch_size)
+    mine = predict(model, batches, postprocessor, device, progress)
+    return world.gather_in_order(mine, positions)
+
+
 def lighthouse_checkpoint(model, optimizer, scheduler, epoch: int, opt) -> dict[str, Any]:
     """Exactly Lighthouse's checkpoint layout (see checkpoint.py)."""
     return {
@@ -228,11 +255,15 @@ def train(
     data_options = dataset_options(model)  # how the model's targets are drawn (CG-DETR's)
     train_data = EpochData(build_dataset(opt, opt.train_path, stores, **data_options), opt,
                            device, world, num_workers)  # fmt: skip
-    val_data = None
-    if opt.get("eval_path"):
-        val_data = EpochData(build_dataset(opt, opt.eval_path, stores, **data_options), opt,
+    val_data: EpochData | WholeRecordingValidation | None = None
+    if opt.get("eval_path") and opt.get("eval_whole_recordings"):
+        val_data = WholeRecordingValidation(opt, postprocessor, device)
+    elif opt.get("eval_path"):
+        val_stores = build_feature_stores(opt, *eval_feature_dirs(opt)) if opt.get(
+            "eval_features_root") else stores  # fmt: skip
+        val_data = EpochData(build_dataset(opt, opt.eval_path, val_stores, **data_options), opt,
                              device, world, num_workers)  # fmt: skip
-    ground_truth = [q.to_dict() for q in val_data.dataset.queries] if val_data else []
+    ground_truth = validation_truth(val_data)
     step_model = world.wrap(model, device)
     if opt.get("compile_model"):
         step_model = torch.compile(step_model)
@@ -285,10 +316,10 @@ def train(
         record: dict[str, Any] = {"epoch": epoch, "losses": losses}
 
         if val_data is not None and (epoch + 1) % opt.eval_epoch_interval == 0:
-            batches, positions = val_data.evaluation(opt.eval_bsz)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                mine = predict(eval_model, batches, postprocessor, device, progress)
-            predictions = world.gather_in_order(mine, positions)
+                predictions = validation_predictions(
+                    val_data, eval_model, postprocessor, device, world, opt.eval_bsz, progress
+                )
             metrics = eval_submission(predictions, ground_truth)  # the same on every rank
             score = metrics["brief"][selection_metric]
             record["metrics"] = metrics["brief"]

@@ -46,6 +46,7 @@ PATH_KEYS = (
     "train_log_filepath",
     "eval_log_filepath",
     "features_root",
+    "eval_features_root",
     "t_feat_dir",
     "joint_prior",
 )
@@ -69,6 +70,9 @@ def check_training_config(opt: Mapping[str, Any]) -> None:
     decay = opt.get("weight_average", 0.0)
     if not (_is_real(decay) and 0 <= decay < 1):
         raise ValueError(f"weight_average={decay!r}: must be a number in [0, 1) (0: off)")
+    whole = opt.get("eval_whole_recordings", False)
+    if not isinstance(whole, bool):
+        raise ValueError(f"eval_whole_recordings={whole!r}: must be true or false")
     metric = opt.get("selection_metric", SELECTION_METRICS[0])
     if metric not in SELECTION_METRICS:
         raise ValueError(

@@ -13,7 +13,7 @@ from typing import Any
 
 from lighthouse_audio.prediction.model import LoadedModel
 
-__all__ = ["predict_split"]
+__all__ = ["predict_dataset", "predict_split", "split_dataset"]
 
 
 def predict_split(
@@ -29,27 +29,63 @@ def predict_split(
 ) -> tuple[list[dict], list[dict]]:
     """``(predictions, ground truth)`` for ``jsonl``, features under ``features`` (the folder of
     ``<a_feat_types>/`` and ``<t_feat_type>_text/``)."""
-    from lighthouse_audio.data.loaders import build_dataset, build_feature_stores, build_loader
-    from lighthouse_audio.engine.validation import predict
+    dataset = split_dataset(
+        loaded.opt, jsonl, features, whole_recordings=not truncate, require_windows=require_windows
+    )
+    predictions = predict_dataset(
+        loaded, dataset, batch_size, truncate=truncate, overlap=overlap, progress=progress
+    )
+    return predictions, [q.to_dict() for q in dataset.queries]
 
-    opt = loaded.opt
+
+def split_dataset(
+    opt: Any, jsonl: Path, features: Path, *, whole_recordings: bool, require_windows: bool
+) -> Any:
+    """The queries of ``jsonl`` over the features under ``features``, unlabelled (predicting
+    needs no targets); recordings read whole with ``whole_recordings``, else their first
+    ``max_a_l`` frames."""
+    from lighthouse_audio.data.loaders import build_dataset, build_feature_stores
+
     stores = build_feature_stores(
         opt,
         audio_dir=features / str(opt.a_feat_types),
         text_dir=features / f"{opt.t_feat_type}_text",
-        whole_recordings=not truncate,
+        whole_recordings=whole_recordings,
     )
-    dataset = build_dataset(opt, jsonl, stores, load_labels=False, require_windows=require_windows)
-    batch_size = batch_size or int(opt.eval_bsz)
+    return build_dataset(opt, jsonl, stores, load_labels=False, require_windows=require_windows)
+
+
+def predict_dataset(
+    loaded: LoadedModel,
+    dataset: Any,
+    batch_size: int | None = None,
+    *,
+    truncate: bool = False,
+    overlap: int | None = None,
+    progress: bool = True,
+    announce: bool = True,
+) -> list[dict]:
+    """Prediction lines for every query of ``dataset`` (from :func:`split_dataset`), in order:
+    batched as validation does, then recordings longer than the span again in chunks, unless
+    ``truncate``; ``announce`` says how many were chunked."""
+    from lighthouse_audio.data.loaders import build_loader
+    from lighthouse_audio.engine.validation import predict
+
+    batch_size = batch_size or int(loaded.opt.eval_bsz)
     loader = build_loader(dataset, batch_size, shuffle=False)
     predictions = predict(loaded.model, loader, loaded.postprocessor, loaded.device, progress)
     if not truncate:
-        predict_long_recordings(loaded, dataset, predictions, batch_size, overlap)
-    return predictions, [q.to_dict() for q in dataset.queries]
+        predict_long_recordings(loaded, dataset, predictions, batch_size, overlap, announce)
+    return predictions
 
 
 def predict_long_recordings(
-    loaded: LoadedModel, dataset: Any, predictions: list[dict], batch_size: int, overlap: int | None
+    loaded: LoadedModel,
+    dataset: Any,
+    predictions: list[dict],
+    batch_size: int,
+    overlap: int | None,
+    announce: bool = True,
 ) -> None:
     """Replace the lines of queries on recordings longer than the span by chunked predictions."""
     import torch
@@ -63,11 +99,12 @@ def predict_long_recordings(
     if not long:
         return
     recordings = {dataset.queries[i].vid for i in long}
-    print(
-        f"lighthouse: {len(recordings)} recording(s) longer than the model's span "
-        f"({span} frames, {span * loaded.clip_length:g} s): predicted in overlapping chunks "
-        "(--truncate for Lighthouse's first-span-only predictions)"
-    )
+    if announce:
+        print(
+            f"lighthouse: {len(recordings)} recording(s) longer than the model's span "
+            f"({span} frames, {span * loaded.clip_length:g} s): predicted in overlapping chunks "
+            "(--truncate for Lighthouse's first-span-only predictions)"
+        )
     requests = []
     for i in long:
         query = dataset.queries[i]

@@ -95,6 +95,9 @@ def test_outputs_and_table(demo_run, capsys):
     assert config["neg_label_loss_coef"] == 4 and config["input_dropout"] == 0.5
     assert config["weight_average"] == 0.998
     assert config["bsz"] == 8 and config["n_epoch"] == 2
+    # the epoch was picked on the short val clips (the default)
+    assert config["eval_path"] == str(train_dir / "annotations" / "val.jsonl")
+    assert not config["eval_whole_recordings"]
 
 
 def test_splits_are_disjoint_by_recording(demo_run, tiny_sounds):
@@ -294,6 +297,32 @@ def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
     assert summary["settings"]["test_length"] is None
     assert summary["settings"]["joint_prior"] is False and not summary["score_mix_val_mAP"]
     assert summary["data"]["test"]["clips"] <= 2
+
+
+def test_pick_on_recordings_validates_on_the_60_s_val_recordings(tiny_sounds, tmp_path):
+    """``--pick-on-recordings``: the trainer validates on the 60 s val recordings, predicted whole
+    in chunks (eval_whole_recordings), and no short val clips are simulated."""
+    workdir = tmp_path / "w"
+    threads = torch.get_num_threads()
+    try:
+        assert run_demo_cli(
+            "--sounds", str(tiny_sounds), "--workdir", str(workdir), "--epochs", "1",
+            "--clips", "4,2,2", "--test-recordings", "2,2", "--no-joint-prior",
+            "--pick-on-recordings", "--device", "cpu", "--threads", "2", "--no-progress",
+        ) == 0  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    (data_dir,) = (workdir / "data").iterdir()
+    (train_dir,) = data_dir.glob("train10s-*")
+    assert sorted(p.name for p in (train_dir / "annotations").iterdir()) == ["train.jsonl"]
+    run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["eval_path"] == str(data_dir / "annotations" / "val.jsonl")
+    assert config["eval_features_root"] == str(data_dir / "features")
+    assert config["eval_whole_recordings"] is True
+    summary = json.loads((run / "demo_summary.json").read_text())
+    assert summary["settings"]["pick_on_recordings"] is True
+    assert "val (10 s)" not in summary["data"]
 
 
 def test_one_prior_fold_is_refused_before_anything_runs(tiny_sounds, tmp_path):
