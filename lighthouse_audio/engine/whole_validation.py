@@ -46,10 +46,6 @@ class WholeRecordingValidation:
         self.postprocessor = postprocessor
         self.device = device
         self.ground_truth = [q.to_dict() for q in self.dataset.queries]
-        span = LengthLimits.from_config(opt).span
-        self.chunked = 0 if span is None else len({
-            q.vid for q in self.dataset.queries if len(self.dataset.audio_store.get(q.vid)) > span
-        })  # fmt: skip
 
     def predict(self, model: nn.Module, progress: bool = False) -> list[dict]:
         """Prediction lines for every query, in ``eval_path`` order."""
