@@ -4,6 +4,11 @@ with results identical to an uninterrupted run, and no temporary file left.
 
 The kill times are drawn from ``LIGHTHOUSE_AUDIO_CRASH_SEED`` (random when unset; a failure
 prints the seed so it can be replayed).
+
+Every run here uses one CPU thread: with two, a run's floats sometimes left the others' by the
+first epoch even without a kill, on a busy machine (4 of 12 runs of ``test_train`` failed that
+way, the reference or the killed run drifting; 0 of 12 at one thread, same load), and what is
+tested here is resuming, not multi-threaded kernels' run-to-run equality.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from tests.toy_model import run_dir, train_args, write_toy_data
 SOUNDS = SHARED / "sounds"
 CLI = [sys.executable, "-m", "lighthouse_audio"]
 KILLS = 2
+ONE_THREAD = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 SEED = int(os.environ.get("LIGHTHOUSE_AUDIO_CRASH_SEED") or random.SystemRandom().randrange(2**31))
 TEMPORARY = re.compile(r"^\..*\.\d+\.[0-9a-f]{8}\.tmp")
 
@@ -37,7 +43,9 @@ pytestmark = pytest.mark.skipif(not (SOUNDS / "manifest.jsonl").is_file(), reaso
 def run_cli(argv: list[str], cwd: Path) -> float:
     """Run to completion; returns the wall time."""
     started = time.perf_counter()
-    done = subprocess.run([*CLI, *argv], cwd=cwd, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [*CLI, *argv], cwd=cwd, capture_output=True, text=True, timeout=900, env=ONE_THREAD
+    )
     assert done.returncode == 0, f"{argv}: {done.stderr[-3000:]}"
     return time.perf_counter() - started
 
@@ -57,7 +65,11 @@ def kill_and_rerun(
         if finished():
             break
         process = subprocess.Popen(
-            [*CLI, *argv_for()], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [*CLI, *argv_for()],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=ONE_THREAD,
         )
         try:
             _, err = process.communicate(timeout=rng.uniform(0.25, 0.8) * reference_s)

@@ -66,55 +66,69 @@ def predict_dataset(
     announce: bool = True,
 ) -> list[dict]:
     """Prediction lines for every query of ``dataset`` (from :func:`split_dataset`), in order:
-    batched as validation does, then recordings longer than the span again in chunks, unless
-    ``truncate``; ``announce`` says how many were chunked."""
+    queries on recordings within the span batched as validation does, longer recordings in
+    overlapping chunks, unless ``truncate`` predicts every query on its first span alone;
+    ``announce`` says how many were chunked."""
+    from torch.utils.data import Subset
+
     from lighthouse_audio.data.loaders import build_loader
-    from lighthouse_audio.engine.validation import predict
+    from lighthouse_audio.engine.validation import predict, prediction_mode
 
     batch_size = batch_size or int(loaded.opt.eval_bsz)
-    loader = build_loader(dataset, batch_size, shuffle=False)
-    predictions = predict(loaded.model, loader, loaded.postprocessor, loaded.device, progress)
-    if not truncate:
-        predict_long_recordings(loaded, dataset, predictions, batch_size, overlap, announce)
-    return predictions
+    long = [] if truncate else long_recording_queries(loaded, dataset)
+    chunked = set(long)
+    batched = [i for i in range(len(dataset.queries)) if i not in chunked]
+    predictions: list[dict | None] = [None] * len(dataset.queries)
+    if batched:
+        # A long recording's first span would be predicted only to be replaced by its chunks.
+        subset = dataset if not long else Subset(dataset, batched)
+        loader = build_loader(subset, batch_size, shuffle=False)
+        lines = predict(loaded.model, loader, loaded.postprocessor, loaded.device, progress)
+        for i, line in zip(batched, lines, strict=True):
+            predictions[i] = line
+    if long:  # in evaluation mode even when the batched pass above had nothing to predict
+        if announce:
+            recordings = {dataset.queries[i].vid for i in long}
+            print(
+                f"lighthouse: {len(recordings)} recording(s) longer than the model's span "
+                f"({loaded.span} frames, {loaded.span * loaded.clip_length:g} s): predicted in "
+                "overlapping chunks (--truncate for Lighthouse's first-span-only predictions)"
+            )
+        with prediction_mode(loaded.model):
+            chunked_lines = predict_long_recordings(loaded, dataset, long, batch_size, overlap)
+        for i, line in zip(long, chunked_lines, strict=True):
+            predictions[i] = line
+    return predictions  # type: ignore[return-value]
+
+
+def long_recording_queries(loaded: LoadedModel, dataset: Any) -> list[int]:
+    """Indices of the queries whose recording is longer than the model's span."""
+    span = loaded.span
+    if span is None:
+        return []
+    return [i for i, q in enumerate(dataset.queries) if len(dataset.audio_store.get(q.vid)) > span]
 
 
 def predict_long_recordings(
-    loaded: LoadedModel,
-    dataset: Any,
-    predictions: list[dict],
-    batch_size: int,
-    overlap: int | None,
-    announce: bool = True,
-) -> None:
-    """Replace the lines of queries on recordings longer than the span by chunked predictions."""
+    loaded: LoadedModel, dataset: Any, long: list[int], batch_size: int, overlap: int | None
+) -> list[dict]:
+    """Prediction lines of the queries ``long`` (indices into ``dataset.queries``), each over its
+    whole recording in overlapping chunks."""
     import torch
 
     from lighthouse_audio.prediction.run import EncodedAudio, plan_request, predict_requests
 
-    span = loaded.span
-    if span is None:
-        return
-    long = [i for i, q in enumerate(dataset.queries) if len(dataset.audio_store.get(q.vid)) > span]
-    if not long:
-        return
-    recordings = {dataset.queries[i].vid for i in long}
-    if announce:
-        print(
-            f"lighthouse: {len(recordings)} recording(s) longer than the model's span "
-            f"({span} frames, {span * loaded.clip_length:g} s): predicted in overlapping chunks "
-            "(--truncate for Lighthouse's first-span-only predictions)"
-        )
     requests = []
     for i in long:
         query = dataset.queries[i]
-        meta = {k: predictions[i][k] for k in ("qid", "query", "vid")} | {
-            "duration": query.duration
-        }
+        meta = {"qid": query.qid, "query": query.query, "vid": query.vid,
+                "duration": query.duration}  # fmt: skip
         audio = EncodedAudio(
             torch.from_numpy(dataset.audio_store.get(query.vid)), query.duration, query.vid
         )
         text = torch.from_numpy(dataset.text_store.get(dataset.text_name(query)))
         requests.append(plan_request(loaded, meta, text, audio, overlap=overlap))
-    for i, result in zip(long, predict_requests(loaded, requests, batch_size), strict=True):
-        predictions[i] = {k: result[k] for k in ("qid", "query", "vid", "pred_relevant_windows")}
+    return [
+        {k: result[k] for k in ("qid", "query", "vid", "pred_relevant_windows")}
+        for result in predict_requests(loaded, requests, batch_size)
+    ]
