@@ -6,7 +6,7 @@ validation (the demo's val mAP moved by several points between neighbouring epoc
 picking the best epoch a lottery. The average over the last ~``1 / (1 - decay)`` steps moves
 smoothly. Early on, when there is little history, the decay is ``min(decay, (1 + t) / (10 + t))``
 after ``t`` updates, so the average is not held back by the random initial weights. That warm-up
-stays below 0.998 for the first ~4,500 updates, so in a shorter run (the demo's ~2,700 steps)
+stays below 0.998 for the first ~4,500 updates, so in a shorter run (the demo's ~3,400 steps)
 it governs throughout, whatever ``decay`` says: the average then weighs the steps so far like
 ``(step / t) ** 8``, i.e. mostly the last fifth of the run.
 
