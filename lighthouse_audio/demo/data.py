@@ -180,6 +180,8 @@ def safe_name(key: str) -> str:
 
 
 def _link(src: Path, dst: Path) -> None:
+    if dst.is_symlink() and not dst.exists():  # its target moved (a work folder moved or copied)
+        dst.unlink()
     if dst.is_symlink() or dst.exists():
         return
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from lighthouse_audio.align.clips import load_captioned_clips
 from lighthouse_audio.demo.config import DemoConfig
-from lighthouse_audio.demo.data import data_key, simulate_split
+from lighthouse_audio.demo.data import data_key, link_audio, simulate_split
 from lighthouse_audio.demo.joint_prior import write_align_manifest
 from lighthouse_audio.demo.sound_set import load_sound_set
 
@@ -85,3 +85,21 @@ def test_repeated_sounds_are_rendered_twice_and_annotated_as_one_query(tmp_path:
     floor = min(float(np.sqrt(np.mean(audio[i : i + half] ** 2))) for i in
                 range(0, len(audio) - half, half))  # fmt: skip
     assert b[0] >= a[1] and min(loud) > 2 * floor  # both placements are audible
+
+
+def test_a_moved_work_folder_links_its_own_audio_again(tmp_path: Path) -> None:
+    """The audio folder links the simulated clips by absolute path; after the work folder moves,
+    a rerun points the dangling links at the clips where they now are (the features' cache
+    stays usable) instead of failing on every clip."""
+    data = tmp_path / "before"
+    (data / "simulated" / "val" / "audio").mkdir(parents=True)
+    (data / "simulated" / "val" / "audio" / "clip1.wav").write_bytes(b"RIFF one")
+    annotations = data / "val.jsonl"
+    annotations.write_text(json.dumps({"qid": 1, "vid": "clip1"}) + "\n")
+    link_audio(data, {"val": annotations})
+    moved = data.rename(tmp_path / "after")
+    link = moved / "audio" / "clip1.wav"
+    assert link.is_symlink() and not link.exists()  # still pointing into "before"
+    link_audio(moved, {"val": moved / "val.jsonl"})
+    assert link.read_bytes() == b"RIFF one"
+    assert link.resolve() == (moved / "simulated" / "val" / "audio" / "clip1.wav").resolve()

@@ -226,8 +226,9 @@ def test_processes_report_failures_with_their_log(tmp_path):
 
 
 def test_ctrl_c_stops_the_children(tmp_path):
+    # "up" is printed inside the try: a Ctrl-C that lands right after it is still handled
     code = (
-        "import time\nprint('up', flush=True)\ntry:\n    time.sleep(60)\n"
+        "import time\ntry:\n    print('up', flush=True)\n    time.sleep(60)\n"
         "except KeyboardInterrupt:\n    print('stopped', flush=True)\n    raise SystemExit(130)"
     )
     jobs = [python_job(n, code, tmp_path / f"seed{n}.log") for n in (1, 2)]
