@@ -86,7 +86,7 @@ def predict_dataset(
         lines = predict(loaded.model, loader, loaded.postprocessor, loaded.device, progress)
         for i, line in zip(batched, lines, strict=True):
             predictions[i] = line
-    if long:  # in evaluation mode even when the batched pass above had nothing to predict
+    if long:
         if announce:
             recordings = {dataset.queries[i].vid for i in long}
             print(
@@ -94,7 +94,7 @@ def predict_dataset(
                 f"({loaded.span} frames, {loaded.span * loaded.clip_length:g} s): predicted in "
                 "overlapping chunks (--truncate for Lighthouse's first-span-only predictions)"
             )
-        with prediction_mode(loaded.model):
+        with prediction_mode(loaded.model):  # the batched pass may not have run to set it
             chunked_lines = predict_long_recordings(loaded, dataset, long, batch_size, overlap)
         for i, line in zip(long, chunked_lines, strict=True):
             predictions[i] = line

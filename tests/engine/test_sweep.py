@@ -242,7 +242,7 @@ def test_ctrl_c_stops_the_children(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         sweeps.run_processes(jobs, 2, report, poll_seconds=0.05)
-    assert all(job.log.read_text() == "up\nstopped\n" for job in jobs)
+    assert [job.log.read_text() for job in jobs] == ["up\nstopped\n"] * 2
 
 
 def _wait_for(condition, seconds: float = 20.0) -> bool:
