@@ -226,9 +226,12 @@ def test_processes_report_failures_with_their_log(tmp_path):
 
 
 def test_ctrl_c_stops_the_children(tmp_path):
-    # "up" is printed inside the try: a Ctrl-C that lands right after it is still handled
+    # The child takes SIGINT as Python does by default even when the suite itself was started
+    # in the background of a non-interactive shell, which ignores SIGINT for it and its children
+    # (the children then never stopped, were killed after the grace time and printed only "up").
     code = (
-        "import time\ntry:\n    print('up', flush=True)\n    time.sleep(60)\n"
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "try:\n    print('up', flush=True)\n    time.sleep(60)\n"
         "except KeyboardInterrupt:\n    print('stopped', flush=True)\n    raise SystemExit(130)"
     )
     jobs = [python_job(n, code, tmp_path / f"seed{n}.log") for n in (1, 2)]
