@@ -57,6 +57,10 @@ EXTRA_KEYS: dict[str, Any] = {
     # (its own model_ema/ema_decay keys, off there and on in its TaskWeave configs, are its
     # per-epoch average, honoured too; the two are not combined).
     "weight_average": 0.0,
+    # the learning-rate schedule (engine/lr_schedule.py): "step", Lighthouse's StepLR at lr_drop,
+    # or "cosine", a decay towards 0 over n_epoch after warmup_epochs of linear warm-up
+    "lr_schedule": "step",
+    "warmup_epochs": 0,
     # Training speed (engine/batches.py, docs/PERFORMANCE.md), none of which changes the model
     # or its losses: features and batches on the training device, stored as float16 to halve
     # their memory; every batch padded to the model's span and max_q_l (one shape, for CUDA

@@ -32,6 +32,7 @@ __all__ = [
     "check_resumable",
     "record_resume",
     "resumed_config",
+    "safe_to_change",
     "tidy_run_folder",
 ]
 
@@ -41,6 +42,8 @@ SAFE_TO_CHANGE = (
     "n_epoch", "max_es_cnt", "device", "num_workers", "eval_bsz",
     "resident_data", "feature_dtype", "static_shapes", "compile_model",
 )  # fmt: skip
+# A cosine schedule spans n_epoch: a new length would change the rates of the epochs already run.
+FIXED_LENGTH_SCHEDULES = ("cosine",)
 # Keys the trainer writes itself, or that name the resume, never compared; the run-folder paths
 # follow the folder (claim_run_dir points them at where last.ckpt lies, if it was moved).
 NOT_COMPARED = (
@@ -70,23 +73,32 @@ def resumed_config(ckpt: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
     """The run's config from its checkpoint with ``overrides`` applied; an override of a key
     outside :data:`SAFE_TO_CHANGE` that differs from the run's value is refused."""
     saved = dict(ckpt["opt"])
+    safe = safe_to_change(saved)
     for key, value in overrides.items():
-        if key in SAFE_TO_CHANGE or _same(key, saved.get(key), value):
+        if key in safe or _same(key, saved.get(key), value):
             saved[key] = value
             continue
-        raise ValueError(_refusal(key, saved.get(key), value))
+        raise ValueError(_refusal(key, saved.get(key), value, saved))
     return saved
+
+
+def safe_to_change(saved: Mapping[str, Any]) -> tuple[str, ...]:
+    """:data:`SAFE_TO_CHANGE` for this run: without ``n_epoch`` under a fixed-length schedule."""
+    if saved.get("lr_schedule", "step") in FIXED_LENGTH_SCHEDULES:
+        return tuple(key for key in SAFE_TO_CHANGE if key != "n_epoch")
+    return SAFE_TO_CHANGE
 
 
 def changed_keys(saved: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, list[Any]]:
     """``{key: [saved, current]}`` for the safe keys that differ; raises for any other key of
     the saved config that ``current`` changes (a library caller passing its own config)."""
     changes: dict[str, list[Any]] = {}
+    safe = safe_to_change(saved)
     for key in saved.keys() - set(NOT_COMPARED):
         if key not in current or _same(key, saved[key], current[key]):
             continue
-        if key not in SAFE_TO_CHANGE:
-            raise ValueError(_refusal(key, saved[key], current[key]))
+        if key not in safe:
+            raise ValueError(_refusal(key, saved[key], current[key], saved))
         changes[key] = [saved[key], current[key]]
     return changes
 
@@ -147,9 +159,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _refusal(key: str, saved: Any, value: Any) -> str:
+def _refusal(key: str, saved: Any, value: Any, config: Mapping[str, Any]) -> str:
+    safe = safe_to_change(config)
+    why = (
+        f" (lr_schedule={config.get('lr_schedule')} spans n_epoch)" if key in SAFE_TO_CHANGE
+        and key not in safe else ""
+    )  # fmt: skip
     return (
         f"--resume: {key}={value!r} differs from the run's {key}={saved!r}; a resumed run keeps "
-        f"its config (it may change only {', '.join(SAFE_TO_CHANGE)}); start a new run, or "
+        f"its config{why} (it may change only {', '.join(safe)}); start a new run, or "
         "--init-from the checkpoint, to train with other settings"
     )

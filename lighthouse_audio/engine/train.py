@@ -1,4 +1,4 @@
-"""The training loop: AdamW + StepLR + grad clipping, evaluation every epoch, best-by-mAP.
+"""The training loop: AdamW, StepLR or cosine, grad clipping, evaluation each epoch, best-by-mAP.
 
 Lighthouse's loop, made resumable and reproducible. Every epoch reseeds Python, NumPy and torch
 from ``(seed, epoch)``, so a run resumed from ``last.ckpt`` continues exactly as an uninterrupted
@@ -30,6 +30,7 @@ from lighthouse_audio.engine import distributed
 from lighthouse_audio.engine.batches import EpochData
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from lighthouse_audio.engine.distributed import Distributed
+from lighthouse_audio.engine.lr_schedule import build_lr_scheduler
 from lighthouse_audio.engine.resume import (
     changed_keys,
     check_resumable,
@@ -217,7 +218,7 @@ def train(
     criterion.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.wd)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, opt.lr_drop)
+    scheduler = build_lr_scheduler(optimizer, opt)
 
     state = TrainState()
     resumed_opt: Mapping[str, Any] | None = None

@@ -25,6 +25,7 @@ WHOLE_NUMBERS: dict[str, int] = {
     "num_workers": 0,
     "max_es_cnt": -1,  # -1: never stop early (Lighthouse's convention)
     "seed": 0,
+    "warmup_epochs": 0,
 }
 POSITIVE_REALS = ("lr", "clip_length")
 NON_NEGATIVE_REALS = ("wd", "grad_clip")
@@ -32,6 +33,7 @@ CHOICES = {
     "feature_dtype": ("float32", "float16"),
     "assignment": ("scipy", "device"),
     "amp": ("off", "bf16"),
+    "lr_schedule": ("step", "cosine"),  # engine/lr_schedule.LR_SCHEDULES
 }
 # what validation reports, hence what may pick best.ckpt (evaluation.metrics' brief keys)
 SELECTION_METRICS = tuple(
