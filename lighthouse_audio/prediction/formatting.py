@@ -23,8 +23,12 @@ def format_time(seconds: float) -> str:
 def select_moments(
     windows: Sequence[Sequence[float]], top_k: int | None = None, min_score: float = 0.0
 ) -> list[list[float]]:
-    """The best ``top_k`` ``[start, end, score]`` rows scoring at least ``min_score``."""
-    kept = [list(w) for w in windows if w[2] >= min_score]
+    """The best ``top_k`` ``[start, end, score]`` rows scoring at least ``min_score``.
+
+    Rows that end where they start are left out: a window shorter than half a frame rounds to
+    nothing in Lighthouse's post-processing (kept there, so metrics stay Lighthouse's), and a
+    moment of no length is nothing to show or play."""
+    kept = [list(w) for w in windows if w[2] >= min_score and w[1] > w[0]]
     return kept if top_k is None else kept[:top_k]
 
 

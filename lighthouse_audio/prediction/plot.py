@@ -21,7 +21,7 @@ import numpy as np
 from lighthouse_audio.audio.decode import audio_info
 from lighthouse_audio.audio.spectrogram import overview_spectrogram
 from lighthouse_audio.file_io import atomic_write
-from lighthouse_audio.prediction.formatting import format_time
+from lighthouse_audio.prediction.formatting import format_time, select_moments
 
 __all__ = ["plot_prediction"]
 
@@ -84,8 +84,8 @@ def plot_prediction(
     for row, result in enumerate(results):
         color = COLORS[row % len(COLORS)]
         y = rows - 1 - row
-        moments = [w for w in result.get("pred_relevant_windows", []) if w[2] >= min_score]
-        for rank, (m_start, m_end, score) in enumerate(moments[:top_k], start=1):
+        moments = select_moments(result.get("pred_relevant_windows", []), top_k, min_score)
+        for rank, (m_start, m_end, score) in enumerate(moments, start=1):
             if m_end < start or m_start > end:  # outside the span drawn
                 continue
             bottom = y + 0.4 - rank * lane
