@@ -18,7 +18,8 @@ TRAIN_DEFAULTS = ("bsz=8", "lr=0.0003", "input_dropout=0.1", "eval_bsz=256")
 # a moving average of the weights, validated and kept, because the raw weights' val mAP swings
 # by points from epoch to epoch on these few queries (3 seeds: test mAP 12.39 against 11.51);
 # and a cosine learning rate after 3 epochs of warm-up, so the last epochs settle instead of
-# swinging (3 seeds at 60 epochs: test mAP 16.66 against StepLR's 15.70).
+# swinging (seeds 0-2 at 60 epochs: test mAP 16.66 against StepLR's 15.70; seeds 0-5: 15.52
+# against 14.88, a gain within the spread: docs/RESULTS.md).
 RECIPE = (
     "neg_label_loss_coef=4", "input_dropout=0.5", "weight_average=0.998",
     "lr_schedule=cosine", "warmup_epochs=3",
@@ -35,7 +36,7 @@ class DemoConfig:
     cache_dir: Path | None = None  # None: paths.default_cache_dir()
     seed: int = 0
     # 40 epochs kept the last epochs best; 60 lifted the 3 seeds from 14.51 to 15.70 mAP avg and
-    # R1@0.7 from 9.41 to 10.91 (docs/RESULTS.md), still inside the demo's 10 minutes
+    # R1@0.7 from 9.41 to 10.91 (docs/RESULTS.md), at the edge of the demo's 10 minutes (529-610 s)
     epochs: int = 60
     # Background clips of 10 s, not Clotho-Moment's 60 s: these foregrounds last 1-3 s once
     # trimmed (Clotho's 15-30 s), and a moment must not be a sliver of its clip for AM-DETR to
