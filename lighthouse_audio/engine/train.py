@@ -31,6 +31,7 @@ from lighthouse_audio.engine.batches import EpochData
 from lighthouse_audio.engine.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from lighthouse_audio.engine.distributed import Distributed
 from lighthouse_audio.engine.lr_schedule import build_lr_scheduler
+from lighthouse_audio.engine.optimizer import build_optimizer
 from lighthouse_audio.engine.resume import (
     changed_keys,
     check_resumable,
@@ -217,7 +218,7 @@ def train(
     model.to(device)
     criterion.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.wd)
+    optimizer = build_optimizer(params, opt, device)
     scheduler = build_lr_scheduler(optimizer, opt)
 
     state = TrainState()

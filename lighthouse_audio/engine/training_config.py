@@ -35,6 +35,7 @@ CHOICES = {
     "amp": ("off", "bf16"),
     "lr_schedule": ("step", "cosine"),  # engine/lr_schedule.LR_SCHEDULES
 }
+BOOLEANS = ("eval_whole_recordings", "fused_adamw")
 # what validation reports, hence what may pick best.ckpt (evaluation.metrics' brief keys)
 SELECTION_METRICS = tuple(
     f"MR-full-{name}" for name in ("mAP", "mAP@0.5", "mAP@0.75", "R1@0.5", "R1@0.7")
@@ -72,9 +73,9 @@ def check_training_config(opt: Mapping[str, Any]) -> None:
     decay = opt.get("weight_average", 0.0)
     if not (_is_real(decay) and 0 <= decay < 1):
         raise ValueError(f"weight_average={decay!r}: must be a number in [0, 1) (0: off)")
-    whole = opt.get("eval_whole_recordings", False)
-    if not isinstance(whole, bool):
-        raise ValueError(f"eval_whole_recordings={whole!r}: must be true or false")
+    for key in BOOLEANS:
+        if key in opt and not isinstance(opt[key], bool):
+            raise ValueError(f"{key}={opt[key]!r}: must be true or false")
     metric = opt.get("selection_metric", SELECTION_METRICS[0])
     if metric not in SELECTION_METRICS:
         raise ValueError(
