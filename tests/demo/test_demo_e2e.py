@@ -95,9 +95,13 @@ def test_outputs_and_table(demo_run, capsys):
     assert config["neg_label_loss_coef"] == 4 and config["input_dropout"] == 0.5
     assert config["weight_average"] == 0.998
     assert config["bsz"] == 8 and config["n_epoch"] == 2
-    # the epoch was picked on the short val clips (the default)
-    assert config["eval_path"] == str(train_dir / "annotations" / "val.jsonl")
-    assert not config["eval_whole_recordings"]
+    # the epoch was picked on the 60 s val recordings, predicted whole (the default), so no
+    # short val clips were simulated
+    assert config["eval_path"] == str(data_dir / "annotations" / "val.jsonl")
+    assert config["eval_features_root"] == str(data_dir / "features")
+    assert config["eval_whole_recordings"] is True
+    assert sorted(p.name for p in (train_dir / "annotations").iterdir()) == ["train.jsonl"]
+    assert summary["settings"]["pick_on_recordings"] is True
 
 
 def test_splits_are_disjoint_by_recording(demo_run, tiny_sounds):
@@ -111,11 +115,11 @@ def test_splits_are_disjoint_by_recording(demo_run, tiny_sounds):
     assert sorted(assigned) == sorted(listed)  # each recording in exactly one split
     vids = {}
     annotations = sorted(data_dir.glob("**/annotations/*.jsonl"))  # 60 s val/test, train clips
-    assert len(annotations) == 4
+    assert len(annotations) == 3
     for path in annotations:
         for line in path.read_text().splitlines():
             vids.setdefault(json.loads(line)["vid"], set()).add(path.stem)
-    assert all(len(s) == 1 for s in vids.values())  # short and 60 s val have their own vids
+    assert all(len(s) == 1 for s in vids.values())  # no recording in two splits
 
 
 def test_checkpoint_works_with_lighthouse_infer(demo_run, tmp_path):
@@ -189,7 +193,7 @@ def test_second_run_reuses_data_and_never_overwrites(demo_run, capsys):
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     reused = [line for line in out.splitlines() if "reusing" in line]
-    assert sum("simulated" in line for line in reused) == 4  # 60 s val/test, short train/val
+    assert sum("simulated" in line for line in reused) == 3  # 60 s val/test, short train
     assert any("joint space" in line for line in reused)  # the baseline's space
     assert "audio: 0 written" in out  # features too
     assert (first / "test_metrics.json").read_bytes() == before
@@ -299,30 +303,33 @@ def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
     assert summary["data"]["test"]["clips"] <= 2
 
 
-def test_pick_on_recordings_validates_on_the_60_s_val_recordings(tiny_sounds, tmp_path):
-    """``--pick-on-recordings``: the trainer validates on the 60 s val recordings, predicted whole
-    in chunks (eval_whole_recordings), and no short val clips are simulated."""
+def test_no_pick_on_recordings_validates_on_short_val_clips(tiny_sounds, tmp_path):
+    """``--no-pick-on-recordings``: short val clips like the training ones are simulated and pick
+    the epoch, each predicted on its own span as Lighthouse validates."""
     workdir = tmp_path / "w"
     threads = torch.get_num_threads()
     try:
         assert run_demo_cli(
             "--sounds", str(tiny_sounds), "--workdir", str(workdir), "--epochs", "1",
             "--clips", "4,2,2", "--test-recordings", "2,2", "--no-joint-prior",
-            "--pick-on-recordings", "--device", "cpu", "--threads", "2", "--no-progress",
+            "--no-pick-on-recordings", "--device", "cpu", "--threads", "2", "--no-progress",
         ) == 0  # fmt: skip
     finally:
         torch.set_num_threads(threads)
     (data_dir,) = (workdir / "data").iterdir()
     (train_dir,) = data_dir.glob("train10s-*")
-    assert sorted(p.name for p in (train_dir / "annotations").iterdir()) == ["train.jsonl"]
+    val = (train_dir / "annotations" / "val.jsonl").read_text().splitlines()
+    assert val and {json.loads(x)["duration"] for x in val} == {10}
+    long_val = (data_dir / "annotations" / "val.jsonl").read_text().splitlines()
+    # the short val clips and the 60 s val recordings are separate recordings
+    assert not {json.loads(x)["vid"] for x in val} & {json.loads(x)["vid"] for x in long_val}
     run = workdir / "results" / "qd_detr" / "custom" / "aisfx-minilm"
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["eval_path"] == str(data_dir / "annotations" / "val.jsonl")
-    assert config["eval_features_root"] == str(data_dir / "features")
-    assert config["eval_whole_recordings"] is True
+    assert config["eval_path"] == str(train_dir / "annotations" / "val.jsonl")
+    assert config["eval_whole_recordings"] is False
     summary = json.loads((run / "demo_summary.json").read_text())
-    assert summary["settings"]["pick_on_recordings"] is True
-    assert "val (10 s)" not in summary["data"]
+    assert summary["settings"]["pick_on_recordings"] is False
+    assert "val (10 s)" in summary["data"]
 
 
 def test_one_prior_fold_is_refused_before_anything_runs(tiny_sounds, tmp_path):
