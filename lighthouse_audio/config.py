@@ -73,7 +73,7 @@ EXTRA_KEYS: dict[str, Any] = {
     "compile_model": False,
     "assignment": "scipy",
     "amp": "off",
-    # AdamW's fused kernel, the same update up to float rounding, 3x faster a step on CPU
+    # AdamW's fused kernel, the same update up to float rounding, 3.4-4x faster a step on CPU
     # (engine/optimizer.py); false: torch's default per-tensor loop, as Lighthouse runs it
     "fused_adamw": True,
     # set by training from the features' manifest.json (data/feature_manifest.py), so a checkpoint
