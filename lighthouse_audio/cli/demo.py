@@ -56,8 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=SEED, default=d.seed, help="split, simulation, training")
     parser.add_argument(
         "--clips", type=_clips, default=d.clips, metavar="TRAIN,VAL,TEST",
-        help="training clips to simulate per split, at most; TEST only counts with "
-        f"--test-length 0 (default {','.join(map(str, d.clips))})",
+        help="training clips to simulate per split, at most; VAL only counts with "
+        "--no-pick-on-recordings, TEST only with --test-length 0 "
+        f"(default {','.join(map(str, d.clips))})",
     )  # fmt: skip
     parser.add_argument(
         "--clip-length", type=POSITIVE, default=d.clip_length,
@@ -88,14 +89,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--joint-prior", action=argparse.BooleanOptionalAction, default=d.joint_prior,
         help="align a joint space on the train split and give AM-DETR its frame-query "
-        "similarity (joint_prior; docs/RESULTS.md; default: on)",
+        f"similarity (joint_prior; docs/RESULTS.md; default: {'on' if d.joint_prior else 'off'})",
     )  # fmt: skip
     parser.add_argument(
         "--pick-on-recordings", action=argparse.BooleanOptionalAction,
         default=d.pick_on_recordings,
         help="pick the epoch on the val recordings, predicted whole in chunks as the test ones "
         "(eval_whole_recordings), instead of on short val clips like the training ones "
-        "(default: off)",
+        f"(default: {'on' if d.pick_on_recordings else 'off'})",
     )  # fmt: skip
     parser.add_argument(
         "--prior-folds", type=count(0), default=d.prior_folds,
