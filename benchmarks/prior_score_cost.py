@@ -1,5 +1,6 @@
-"""Cost of ``prior_score_mix`` in post-processing: one batch of model outputs to ranked lines,
-with the confidence alone (mix 0) and mixed with the joint prior (docs/PERFORMANCE.md).
+"""Cost of ``prior_score_mix`` and ``prior_refine`` in post-processing: one batch of model outputs
+to ranked lines, with the confidence alone (mix 0), mixed with the joint prior, and mixed with
+window bounds redrawn from it (docs/PERFORMANCE.md).
 
     python benchmarks/prior_score_cost.py --batch 32 --queries 10 --frames 60
 """
@@ -32,14 +33,16 @@ def main() -> None:
     }
     metas = [{"qid": i, "query": "q", "vid": "v", "duration": float(n)} for i in range(b)]
     times = {}
-    for mix in (0.0, 0.5):
-        outputs_to_predictions(outputs, metas, mix)  # warm-up
+    for mix, refine in ((0.0, 0.0), (0.5, 0.0), (0.5, 0.4)):
+        outputs_to_predictions(outputs, metas, mix, 1.0, refine)  # warm-up
         started = time.perf_counter()
         for _ in range(args.repeats):
-            outputs_to_predictions(outputs, metas, mix)
-        times[mix] = (time.perf_counter() - started) / args.repeats * 1e3
-        print(f"mix {mix:g}: {times[mix]:.3f} ms per batch of {b}")
-    print(f"ratio mixed / confidence only: {times[0.5] / times[0.0]:.2f}x")
+            outputs_to_predictions(outputs, metas, mix, 1.0, refine)
+        times[mix, refine] = (time.perf_counter() - started) / args.repeats * 1e3
+        print(f"mix {mix:g}, refine {refine:g}: {times[mix, refine]:.3f} ms per batch of {b}")
+    base = times[0.0, 0.0]
+    print(f"ratio mixed / confidence only: {times[0.5, 0.0] / base:.2f}x")
+    print(f"ratio mixed and redrawn / confidence only: {times[0.5, 0.4] / base:.2f}x")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ EXTRA_KEYS: dict[str, Any] = {
     "neg_label_loss_coef": 0.0,
     # weight of the joint prior in moment scores (models/prior_score.py); 0: Lighthouse's scores
     "prior_score_mix": 0.0,
+    # redraw each window around its most similar frame, over the frames at least this fraction
+    # as similar to the query (models/prior_refine.py); 0: the model's bounds, as Lighthouse
+    "prior_refine": 0.0,
     # the validation metric that picks best.ckpt (Lighthouse: MR-full-mAP; the DCASE 2026 Task 6
     # baseline: MR-full-R1@0.7)
     "selection_metric": "MR-full-mAP",

@@ -93,6 +93,8 @@ class MomentPredictor:
         overlap: frames shared by neighbouring chunks (default: half the span).
         prior_score_mix: weight of the joint prior in moment scores instead of the checkpoint's
             (``models/prior_score.py``).
+        prior_refine: redraw windows around their most similar frame with this ratio instead of
+            the checkpoint's (``models/prior_refine.py``).
         encoder_options: passed to the encoder (e.g. ``weights=...``).
     """
 
@@ -109,11 +111,13 @@ class MomentPredictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         nms_iou: float = DEFAULT_NMS_IOU,
         prior_score_mix: float | None = None,
+        prior_refine: float | None = None,
         **encoder_options: Any,
     ) -> None:
         self.loaded = load_model(
-            ckpt_path, device=device, model_name=self.model_name, prior_score_mix=prior_score_mix
-        )
+            ckpt_path, device=device, model_name=self.model_name,
+            prior_score_mix=prior_score_mix, prior_refine=prior_refine,
+        )  # fmt: skip
         self.opt = self.loaded.opt
         self.device = self.loaded.device
         self.encoder = build_encoder(self.loaded, feature_name, **encoder_options)

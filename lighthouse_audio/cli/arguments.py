@@ -15,6 +15,7 @@ __all__ = [
     "NON_NEGATIVE",
     "POSITIVE",
     "PORT",
+    "PRIOR_REFINE_HELP",
     "PRIOR_SCORE_MIX_HELP",
     "SCORE",
     "SEED",
@@ -75,5 +76,9 @@ SEED = count(0)
 PRIOR_SCORE_MIX_HELP = (
     "weight of the joint prior in moment scores, 0..1 (default: the checkpoint's; needs a model "
     "trained with joint_prior)"
+)
+PRIOR_REFINE_HELP = (
+    "redraw each window around its most similar frame, over the frames at least R times as "
+    "similar, 0..1; 0: the model's bounds (default: the checkpoint's; needs joint_prior)"
 )
 PORT = count(0, 65535)

@@ -17,7 +17,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lighthouse_audio.cli.arguments import FRACTION, PRIOR_SCORE_MIX_HELP, count
+from lighthouse_audio.cli.arguments import (
+    FRACTION,
+    PRIOR_REFINE_HELP,
+    PRIOR_SCORE_MIX_HELP,
+    count,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--prior-score-mix", type=FRACTION, metavar="W",
                         help=PRIOR_SCORE_MIX_HELP)  # fmt: skip
+    parser.add_argument("--prior-refine", type=FRACTION, metavar="R", help=PRIOR_REFINE_HELP)
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
@@ -63,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from lighthouse_audio.prediction.model import load_model
     from lighthouse_audio.prediction.split import predict_split
 
-    loaded = load_model(args.checkpoint, device=args.device, prior_score_mix=args.prior_score_mix)
+    loaded = load_model(args.checkpoint, device=args.device, prior_score_mix=args.prior_score_mix,
+                        prior_refine=args.prior_refine)  # fmt: skip
     predictions, ground_truth = predict_split(
         loaded, args.jsonl, args.features, args.batch_size, truncate=args.truncate,
         overlap=args.overlap, require_windows=args.eval, progress=not args.no_progress,

@@ -15,7 +15,13 @@ import json
 import sys
 from pathlib import Path
 
-from lighthouse_audio.cli.arguments import FRACTION, PRIOR_SCORE_MIX_HELP, SCORE, count
+from lighthouse_audio.cli.arguments import (
+    FRACTION,
+    PRIOR_REFINE_HELP,
+    PRIOR_SCORE_MIX_HELP,
+    SCORE,
+    count,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overlap", type=count(0), help="frames shared by neighbouring chunks")
     parser.add_argument("--prior-score-mix", type=FRACTION, metavar="W",
                         help=PRIOR_SCORE_MIX_HELP)  # fmt: skip
+    parser.add_argument("--prior-refine", type=FRACTION, metavar="R", help=PRIOR_REFINE_HELP)
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
@@ -134,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = MomentPredictor(
         args.checkpoint, device=args.device, feature_name=args.feature, truncate=args.truncate,
         overlap=args.overlap, batch_size=args.batch_size, prior_score_mix=args.prior_score_mix,
-        **options,
+        prior_refine=args.prior_refine, **options,
     )  # fmt: skip
     output = args.jsonl or args.json
     to_stdout = output is not None and str(output) == "-"

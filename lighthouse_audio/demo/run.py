@@ -127,6 +127,8 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] | None = None) -> DemoR
         "best_epoch": state.best_epoch,
         "best_val_mAP": state.best_score,
         "score_mix_val_mAP": result.mix_val_mAP,
+        "prior_refine": result.prior_refine,
+        "prior_refine_val_mAP": result.refine_val_mAP,
         "checkpoints_val_mAP": result.candidates_val_mAP,
         "kept": result.kept,
         "test": {"AM-DETR": result.metrics, BASELINE_NAME: baseline["test"], **result.chance},

@@ -28,6 +28,8 @@ class DemoResult:
     metrics: dict[str, float]
     chance: dict[str, dict[str, float]]
     mix_val_mAP: dict[str, float] = field(default_factory=dict)  # with a joint prior
+    refine_val_mAP: dict[str, float] = field(default_factory=dict)  # likewise
+    prior_refine: float = 0.0
     # val mAP of each candidate checkpoint (its best mix) and the one kept
     candidates_val_mAP: dict[str, float] = field(default_factory=dict)
     kept: str = "best epoch"
@@ -95,9 +97,10 @@ def test_model(
     The candidates are the best epoch's weights (picked on the val recordings, or on short val
     clips) and, with a weight average, the average as training ended (``final_average.ckpt``):
     on a few hundred val queries the epoch pick can land early (docs/RESULTS.md). With a joint
-    prior the score mix is tuned with them; a choice other than the best epoch at mix 0 is
-    written into ``tuned.ckpt`` (those weights with that mix), which becomes the checkpoint the
-    demo leaves."""
+    prior the score mix is tuned with them, then, for the weights and mix kept, the ratio that
+    redraws window bounds from the prior (``prior_refine``, ``REFINE_RATIOS``; 0 keeps the
+    model's). Any choice but the best epoch at mix 0 and ratio 0 is written into ``tuned.ckpt``
+    (those weights with those settings), which becomes the checkpoint the demo leaves."""
     from lighthouse_audio.demo.chance import chance_metrics
     from lighthouse_audio.demo.picture import write_moment_picture
     from lighthouse_audio.evaluation.metrics import eval_submission
@@ -118,6 +121,7 @@ def test_model(
         )  # fmt: skip
         return predictions, truth, eval_submission(predictions, truth)
 
+    from lighthouse_audio.models.prior_refine import REFINE_RATIOS
     from lighthouse_audio.models.prior_score import SCORE_MIXES
 
     candidates = {"best epoch": checkpoint}
@@ -137,9 +141,22 @@ def test_model(
                          key=lambda c: val_map[c[0]][f"{c[1]:g}"])  # fmt: skip
     mix_val_map = val_map[kept] if cfg.joint_prior else {}
     print(f"  kept the {kept} at score mix {best_mix:g} (60 s val mAP: {val_map})")
+    refine_val_map = {f"{0.0:g}": val_map[kept][f"{best_mix:g}"]}
+    for ratio in REFINE_RATIOS[1:] if cfg.joint_prior else ():
+        loaded = load_model(
+            candidates[kept], device=device, prior_score_mix=best_mix, prior_refine=ratio
+        )
+        refine_val_map[f"{ratio:g}"] = score(loaded, "val")[2]["brief"]["MR-full-mAP"]
+    # first on ties: the model's own bounds
+    best_refine = max((float(r) for r in refine_val_map), key=lambda r: refine_val_map[f"{r:g}"])
+    if cfg.joint_prior:
+        print(f"  window bounds redrawn from the prior at {best_refine:g} "
+              f"(60 s val mAP by ratio: {refine_val_map})")  # fmt: skip
     checkpoint = candidates[kept]
-    if best_mix or kept != "best epoch":
-        checkpoint = write_tuned_checkpoint(checkpoint, best_mix, run_dir / "tuned.ckpt")
+    if best_mix or best_refine or kept != "best epoch":
+        checkpoint = write_tuned_checkpoint(
+            checkpoint, best_mix, run_dir / "tuned.ckpt", prior_refine=best_refine
+        )
     predictions, ground_truth, metrics = score(load_model(checkpoint, device=device), "test")
     predictions_path = run_dir / "test_preds.jsonl"
     write_jsonl(predictions, predictions_path)
@@ -177,6 +194,8 @@ def test_model(
         metrics=metrics["brief"],
         chance=chance,
         mix_val_mAP=mix_val_map,
+        refine_val_mAP=refine_val_map if cfg.joint_prior else {},
+        prior_refine=best_refine,
         candidates_val_mAP={name: max(v.values()) for name, v in val_map.items()},
         kept=kept,
     )
@@ -199,11 +218,15 @@ def write_final_average(run_dir: Path) -> Path | None:
     return target
 
 
-def write_tuned_checkpoint(source: Path, mix: float, target: Path) -> Path:
-    """``source`` with ``prior_score_mix=mix`` in its config, written atomically to ``target``."""
+def write_tuned_checkpoint(
+    source: Path, mix: float, target: Path, prior_refine: float = 0.0
+) -> Path:
+    """``source`` with ``prior_score_mix=mix`` and ``prior_refine`` in its config, written
+    atomically to ``target``."""
     from lighthouse_audio.engine.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(source)
     ckpt["opt"]["prior_score_mix"] = mix
+    ckpt["opt"]["prior_refine"] = prior_refine
     save_checkpoint(target, ckpt)
     return target

@@ -23,7 +23,13 @@ from torch import Tensor
 
 from lighthouse_audio.spans import span_cxw_to_xx
 
-from .prior_score import check_prior_score_mix, mix_prior_scores
+from .prior_refine import (
+    PART_OF_RECORDING,
+    check_prior_refine,
+    drop_repeated_windows,
+    refine_windows,
+)
+from .prior_score import check_prior_score_mix, mix_prior_scores, prior_similarity
 
 __all__ = [
     "DEFAULT_MAX_TS_VAL",
@@ -49,6 +55,7 @@ def outputs_to_predictions(
     metas: Sequence[Mapping[str, Any]],
     prior_mix: float = 0.0,
     hop: float = 1.0,
+    prior_refine: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Ranked, 4-decimal prediction lines before :class:`PostProcessorDETR`.
 
@@ -60,10 +67,15 @@ def outputs_to_predictions(
         prior_mix: weight of the joint prior in the score (``models/prior_score.py``); 0 is
             Lighthouse's score, the foreground probability.
         hop: seconds per frame (the config's ``clip_length``), to place frames in the windows.
+        prior_refine: redraw each window around its most similar frame, over the frames at
+            least this fraction as similar (``models/prior_refine.py``); 0 keeps the model's
+            bounds, as Lighthouse does. Samples whose meta sets ``PART_OF_RECORDING`` (chunks)
+            keep theirs: they are redrawn once merged.
 
     Returns:
         B dicts ``{qid, query, vid, pred_relevant_windows}``; the windows are Q rows
-        ``[start, end, score]`` in seconds, by descending score, query order on exact ties.
+        ``[start, end, score]`` in seconds, by descending score, query order on exact ties
+        (with ``prior_refine``, fewer where two windows were redrawn to the same bounds).
     """
     pred_spans = outputs["pred_spans"]
     if len(metas) != pred_spans.shape[0]:
@@ -73,22 +85,29 @@ def outputs_to_predictions(
     # Softmax on the outputs' device, as Lighthouse does, then one copy to the CPU.
     scores = F.softmax(outputs["pred_logits"], dim=-1)[..., FOREGROUND_LABEL].cpu()  # [B, Q]
     spans_xx = span_cxw_to_xx(pred_spans.detach().cpu())  # [B, Q, 2]
-    if prior_mix:
+    refined = None
+    if prior_mix or prior_refine:
         durations = torch.tensor([float(meta["duration"]) for meta in metas])
         windows = spans_xx * durations[:, None, None]
         scores = mix_prior_scores(scores, outputs, windows, hop, prior_mix)
+        if prior_refine:
+            similarity, frame_mask = prior_similarity(outputs, f"prior_refine={prior_refine}")
+            redrawn = refine_windows(similarity, frame_mask, windows, hop, prior_refine)
+            refined = torch.minimum(redrawn, durations[:, None, None])
     lines = []
-    for meta, spans, score in zip(metas, spans_xx, scores, strict=True):
+    for i, (meta, spans, score) in enumerate(zip(metas, spans_xx, scores, strict=True)):
         # float32 tensor times the Python duration: the same float32 product as Lighthouse.
-        windows = spans * meta["duration"]
+        redraw = refined is not None and not meta.get(PART_OF_RECORDING)
+        windows = refined[i] if redraw else spans * meta["duration"]
         rows = torch.cat([windows, score[:, None]], dim=1).tolist()
         rows.sort(key=lambda row: row[2], reverse=True)  # stable: ties keep query order
+        rows = [[_round4(x) for x in row] for row in rows]
         lines.append(
             {
                 "qid": meta["qid"],
                 "query": meta["query"],
                 "vid": meta["vid"],
-                "pred_relevant_windows": [[_round4(x) for x in row] for row in rows],
+                "pred_relevant_windows": drop_repeated_windows(rows) if redraw else rows,
             }
         )
     return lines
@@ -183,10 +202,14 @@ def postprocess_batch(
     metas: Sequence[Mapping[str, Any]],
     postprocessor: PostProcessorDETR,
     prior_mix: float = 0.0,
+    prior_refine: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Model outputs of one batch -> final submission lines (README §8 steps 2-7); ``prior_mix``
-    as in :func:`outputs_to_predictions`, frames of the post-processor's ``clip_length``."""
-    lines = outputs_to_predictions(outputs, metas, prior_mix, postprocessor.clip_length)
+    and ``prior_refine`` as in :func:`outputs_to_predictions`, frames of the post-processor's
+    ``clip_length``."""
+    lines = outputs_to_predictions(
+        outputs, metas, prior_mix, postprocessor.clip_length, prior_refine
+    )
     return postprocessor(lines)
 
 
@@ -232,23 +255,31 @@ def build_postprocessor(
 class BatchPostprocessor:
     """``(outputs, metas) -> lines``: the form ``ModelBundle.postprocessor`` expects.
 
-    ``prior_mix`` (``models/prior_score.py``) may be changed after construction, e.g. to score a
-    trained model with a mix tuned on validation data.
+    ``prior_mix`` (``models/prior_score.py``) and ``prior_refine`` (``models/prior_refine.py``)
+    may be changed after construction, e.g. to score a trained model with settings tuned on
+    validation data.
     """
 
-    def __init__(self, postprocessor: PostProcessorDETR, prior_mix: float = 0.0) -> None:
+    def __init__(
+        self, postprocessor: PostProcessorDETR, prior_mix: float = 0.0, prior_refine: float = 0.0
+    ) -> None:
         self.postprocessor = postprocessor
         self.prior_mix = prior_mix
+        self.prior_refine = prior_refine
 
     def __call__(
         self, outputs: Mapping[str, Tensor], metas: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
-        return postprocess_batch(outputs, metas, self.postprocessor, self.prior_mix)
+        return postprocess_batch(
+            outputs, metas, self.postprocessor, self.prior_mix, self.prior_refine
+        )
 
 
 def build_batch_postprocessor(
     opt: Mapping[str, Any], max_ts_val: float | None = None
 ) -> BatchPostprocessor:
     """:func:`build_postprocessor` wrapped to take raw model outputs and metas, scoring with the
-    config's ``prior_score_mix``."""
-    return BatchPostprocessor(build_postprocessor(opt, max_ts_val), check_prior_score_mix(opt))
+    config's ``prior_score_mix`` and windows redrawn with its ``prior_refine``."""
+    return BatchPostprocessor(
+        build_postprocessor(opt, max_ts_val), check_prior_score_mix(opt), check_prior_refine(opt)
+    )

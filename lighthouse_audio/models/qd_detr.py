@@ -178,13 +178,17 @@ class QDDETR(nn.Module):
         blocked_neg = t2v_attention_mask(vid_pad, txt_pad_neg, nhead)
         globals_ = (self.global_rep_token, self.global_rep_pos)
         batch = vid.shape[0]
+        # The positive half's memory is kept as encode returns it (a view) in every mode: on
+        # some CPUs a linear layer rounds a view and a contiguous copy of the same values
+        # differently, and Lighthouse computes the positive outputs from the view.
+        neg_local = neg_global = both_local = None
         if not self.negative_pass:
             memory_local, memory_global = self.transformer.encode(
                 vid, vid_pos, vid_pad, txt, blocked, *globals_
             )
         elif self.batched_negative:
             # One encoder pass over [positive | negative]; 2x batch, same per-sample results.
-            memory_local, memory_global = self.transformer.encode(
+            both_local, both_global = self.transformer.encode(
                 torch.cat((vid, vid_neg)),
                 vid_pos.repeat(2, 1, 1),
                 vid_pad.repeat(2, 1),
@@ -192,24 +196,25 @@ class QDDETR(nn.Module):
                 torch.cat((blocked, blocked_neg)),
                 *globals_,
             )
+            memory_local, neg_local = both_local[:batch], both_local[batch:]
+            memory_global, neg_global = both_global[:batch], both_global[batch:]
         else:
-            pos_local, pos_global = self.transformer.encode(
+            memory_local, memory_global = self.transformer.encode(
                 vid, vid_pos, vid_pad, txt, blocked, *globals_
             )
             neg_local, neg_global = self.transformer.encode(
                 vid_neg, vid_pos, vid_pad, txt_neg, blocked_neg, *globals_
             )
-            memory_local = torch.cat((pos_local, neg_local))
-            memory_global = torch.cat((pos_global, neg_global))
         # Lighthouse decodes only the positive pairs. With decode_negative the negative pairs
         # are decoded too: their sound is (almost always) absent, which teaches the class head
         # that a query whose sound is not there gets no confident moment, so confidences
         # compare across the chunks of a long recording.
         decode_both = self.negative_pass and self.decode_negative
         if decode_both:
-            decoded, pos, pad = memory_local, vid_pos.repeat(2, 1, 1), vid_pad.repeat(2, 1)
+            decoded = both_local if both_local is not None else torch.cat((memory_local, neg_local))
+            pos, pad = vid_pos.repeat(2, 1, 1), vid_pad.repeat(2, 1)
         else:
-            decoded, pos, pad = memory_local[:batch], vid_pos, vid_pad
+            decoded, pos, pad = memory_local, vid_pos, vid_pad
         hs, references = self.transformer.decode(decoded, pos, pad, self.query_embed.weight)
         if decode_both:
             logits_neg = self.class_embed(hs[-1, batch:])
@@ -223,10 +228,10 @@ class QDDETR(nn.Module):
         out: dict[str, Any] = {
             "pred_logits": outputs_class[-1],
             "pred_spans": outputs_coord[-1],
-            "saliency_scores": self.saliency(memory_local[:batch], memory_global[:batch]),
+            "saliency_scores": self.saliency(memory_local, memory_global),
         }
         if self.negative_pass:
-            out["saliency_scores_neg"] = self.saliency(memory_local[batch:], memory_global[batch:])
+            out["saliency_scores_neg"] = self.saliency(neg_local, neg_global)
         if decode_both:
             out["pred_logits_neg"] = logits_neg  # [B, Q, 2]: sample i with text i+1
         out["video_mask"] = src_vid_mask

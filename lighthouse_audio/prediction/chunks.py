@@ -15,7 +15,8 @@ at their middle; the first and last chunks own the recording's ends). Merging th
    kept one by IoU >= ``nms_iou`` is dropped;
 4. returns them best first.
 
-Saliency is stitched the same way: each frame takes the value from the chunk that owns it.
+Per-frame values (saliency, the joint prior's similarity) are stitched the same way: each frame
+takes the value from the chunk that owns it.
 
 >>> [(c.start, c.stop, c.core_start, c.core_stop) for c in plan_chunks(10, span=6, overlap=3)]
 [(0, 6, 0, 5), (3, 9, 5, 7), (4, 10, 7, 10)]
@@ -120,13 +121,16 @@ def merge_chunk_moments(
     return temporal_nms(owned, nms_iou)
 
 
-def stitch_saliency(chunk_scores: Sequence[Sequence[float]], chunks: Sequence[Chunk]) -> np.ndarray:
-    """One saliency value per frame of the recording, each from the chunk owning the frame."""
+def stitch_frame_values(
+    chunk_scores: Sequence[Sequence[float]], chunks: Sequence[Chunk]
+) -> np.ndarray:
+    """One value per frame of the recording (saliency, prior similarity), each from the chunk
+    owning the frame."""
     total = chunks[-1].stop
     out = np.empty(total, dtype=np.float32)
     for scores, chunk in zip(chunk_scores, chunks, strict=True):
         if len(scores) < chunk.num_frames:
-            raise ValueError(f"{len(scores)} saliency scores for a chunk of {chunk.num_frames}")
+            raise ValueError(f"{len(scores)} values for a chunk of {chunk.num_frames} frames")
         lo, hi = chunk.core_start - chunk.start, chunk.core_stop - chunk.start
         out[chunk.core_start : chunk.core_stop] = np.asarray(scores[lo:hi], dtype=np.float32)
     return out

@@ -80,6 +80,7 @@ def load_model(
     device: str | torch.device = "cpu",
     model_name: str | None = None,
     prior_score_mix: float | None = None,
+    prior_refine: float | None = None,
 ) -> LoadedModel:
     """Load a checkpoint (path or ``lighthouse models`` name) for prediction.
 
@@ -89,9 +90,12 @@ def load_model(
         model_name: refuse checkpoints of any other model (e.g. ``"qd_detr"``).
         prior_score_mix: score with this weight of the joint prior instead of the checkpoint's
             (``models/prior_score.py``; needs a model trained with a joint prior).
+        prior_refine: redraw windows with this ratio instead of the checkpoint's
+            (``models/prior_refine.py``; needs a joint prior too).
     """
     from lighthouse_audio.hub import resolve_checkpoint
     from lighthouse_audio.models.bundle import build_model_bundle
+    from lighthouse_audio.models.prior_refine import check_prior_refine
     from lighthouse_audio.models.prior_score import check_prior_score_mix
 
     source = resolve_checkpoint(checkpoint)
@@ -100,10 +104,13 @@ def load_model(
         raise CheckpointError(f"{source}: checkpoint carries no 'opt' config to rebuild the model")
     opt = ckpt["opt"]
     _check_opt(opt, source, model_name)
-    if prior_score_mix is not None:
-        opt = type(opt)({**opt, "prior_score_mix": prior_score_mix})
+    overrides = {"prior_score_mix": prior_score_mix, "prior_refine": prior_refine}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if overrides:
+        opt = type(opt)({**opt, **overrides})
         try:
             check_prior_score_mix(opt)
+            check_prior_refine(opt)
         except ValueError as e:
             raise CheckpointError(f"{source}: {e}") from None
     target = resolve_device(device)

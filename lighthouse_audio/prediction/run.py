@@ -27,12 +27,14 @@ import torch
 
 from lighthouse_audio.data.collate import collate, move_to_device
 from lighthouse_audio.data.dataset import build_model_inputs
+from lighthouse_audio.models.prior_refine import PART_OF_RECORDING, check_prior_refine, refine_rows
+from lighthouse_audio.models.prior_score import PRIOR_SIMILARITY_KEY
 from lighthouse_audio.prediction.chunks import (
     DEFAULT_NMS_IOU,
     Chunk,
     merge_chunk_moments,
     plan_chunks,
-    stitch_saliency,
+    stitch_frame_values,
 )
 from lighthouse_audio.prediction.model import LoadedModel
 
@@ -68,14 +70,21 @@ class ChunkedRequest:
     chunks: list[Chunk]
 
 
+@dataclass
+class ItemOutput:
+    """One item's post-processed Lighthouse line (``qid, query, vid, pred_relevant_windows``) and
+    its per-frame values over the frames the model read: saliency, and the joint prior's
+    query-frame similarity (None without a prior)."""
+
+    line: dict[str, Any]
+    saliency: np.ndarray
+    similarity: np.ndarray | None
+
+
 def forward_items(
     loaded: LoadedModel, items: Iterable[dict[str, Any]], batch_size: int = DEFAULT_BATCH_SIZE
-) -> Iterator[tuple[dict[str, Any], np.ndarray]]:
-    """``(line, saliency)`` for each ``{"meta", "model_inputs"}`` item, in order.
-
-    ``line`` is the post-processed Lighthouse line (``qid, query, vid, pred_relevant_windows``);
-    ``saliency`` holds one score per frame the model read.
-    """
+) -> Iterator[ItemOutput]:
+    """One :class:`ItemOutput` for each ``{"meta", "model_inputs"}`` item, in order."""
     batch: list[dict[str, Any]] = []
     for item in items:
         batch.append(item)
@@ -87,16 +96,20 @@ def forward_items(
 
 
 @torch.inference_mode()
-def _forward_batch(
-    loaded: LoadedModel, batch: Sequence[dict[str, Any]]
-) -> list[tuple[dict[str, Any], np.ndarray]]:
+def _forward_batch(loaded: LoadedModel, batch: Sequence[dict[str, Any]]) -> list[ItemOutput]:
     metas, inputs, _ = collate(batch)
     inputs, _ = move_to_device(inputs, None, loaded.device)
     outputs = loaded.model(**inputs)
     lines = loaded.postprocessor(outputs, metas)
     saliency = outputs["saliency_scores"].float().cpu().numpy()
+    similarity = outputs.get(PRIOR_SIMILARITY_KEY)
+    if similarity is not None:
+        similarity = similarity.float().cpu().numpy()
     lengths = inputs["src_vid_mask"].sum(1).long().tolist()
-    return [(line, saliency[i, :n]) for i, (line, n) in enumerate(zip(lines, lengths, strict=True))]
+    return [
+        ItemOutput(line, saliency[i, :n], None if similarity is None else similarity[i, :n])
+        for i, (line, n) in enumerate(zip(lines, lengths, strict=True))
+    ]
 
 
 def plan_request(
@@ -120,8 +133,10 @@ def _request_items(loaded: LoadedModel, request: ChunkedRequest) -> Iterator[dic
         yield {"meta": request.meta, "model_inputs": inputs}
         return
     for chunk in request.chunks:
-        # each chunk is scaled by its own length, as the model was trained (span / frames)
-        meta = {**request.meta, "duration": chunk.num_frames * loaded.clip_length}
+        # each chunk is scaled by its own length, as the model was trained (span / frames);
+        # window bounds are redrawn from the prior once merged, over the whole recording
+        meta = {**request.meta, "duration": chunk.num_frames * loaded.clip_length,
+                PART_OF_RECORDING: True}  # fmt: skip
         features = request.audio.features[chunk.start : chunk.stop]
         yield {
             "meta": meta,
@@ -138,24 +153,29 @@ def predict_requests(
     """One result per request: its line plus ``pred_saliency_scores`` (one per frame read)."""
     items = (item for request in requests for item in _request_items(loaded, request))
     outputs = forward_items(loaded, items, batch_size)
+    refine = check_prior_refine(loaded.opt)
     results = []
     for request in requests:
         parts = [next(outputs) for _ in request.chunks]
         if len(parts) == 1:
-            line, saliency = parts[0]
-            results.append({**line, "pred_saliency_scores": saliency.tolist()})
+            results.append({**parts[0].line, "pred_saliency_scores": parts[0].saliency.tolist()})
             continue
         windows = merge_chunk_moments(
-            [line["pred_relevant_windows"] for line, _ in parts],
+            [part.line["pred_relevant_windows"] for part in parts],
             request.chunks,
             loaded.clip_length,
             request.audio.duration,
             nms_iou,
         )
-        saliency = stitch_saliency([s for _, s in parts], request.chunks)
+        if refine:
+            similarity = stitch_frame_values([p.similarity for p in parts], request.chunks)
+            windows = refine_rows(
+                windows, similarity, loaded.clip_length, refine, request.audio.duration
+            )
+        saliency = stitch_frame_values([part.saliency for part in parts], request.chunks)
         results.append(
             {
-                **parts[0][0],
+                **parts[0].line,
                 "pred_relevant_windows": [[round(x, 4) for x in row] for row in windows],
                 "pred_saliency_scores": saliency.tolist(),
                 "num_chunks": len(request.chunks),

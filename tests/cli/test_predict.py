@@ -110,6 +110,14 @@ def test_bad_recordings_are_skipped_reported_and_exit_1(tmp_path, recordings, ca
             ["--query", "x", "--checkpoint", "CKPT", "--prior-score-mix", "0.5"],
             "toy.ckpt: prior_score_mix=0.5: the model has no joint prior",
         ),
+        (
+            ["--query", "x", "--checkpoint", "CKPT", "--prior-refine", "2"],
+            "--prior-refine: expected",
+        ),
+        (
+            ["--query", "x", "--checkpoint", "CKPT", "--prior-refine", "0.4"],
+            "toy.ckpt: prior_refine=0.4: the model has no joint prior",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(tmp_path, recordings, capsys, args, message):

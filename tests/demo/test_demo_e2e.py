@@ -252,7 +252,13 @@ def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_r
     assert candidates[kept] == max(candidates.values()) == max(by_mix.values())
     trained = run / "best.ckpt" if (run / "best.ckpt").is_file() else run / "last.ckpt"
     source = trained if kept == "best epoch" else run / "final_average.ckpt"
-    plain = kept == "best epoch" and float(best) == 0
+    # then the ratio that redraws window bounds from the prior, for those weights and that mix
+    by_ratio = summary["prior_refine_val_mAP"]
+    assert [float(r) for r in by_ratio] == [0.0, 0.3, 0.4, 0.5, 0.6]
+    assert by_ratio["0"] == by_mix[best]
+    ratio = max(by_ratio, key=by_ratio.get)
+    assert summary["prior_refine"] == float(ratio) == opt["prior_refine"]
+    plain = kept == "best epoch" and float(best) == 0 and float(ratio) == 0
     assert Path(summary["checkpoint"]) == (source if plain else run / "tuned.ckpt")
     for key, value in load_checkpoint(source)["model"].items():
         assert torch.equal(ckpt["model"][key], value), key
@@ -260,6 +266,7 @@ def test_joint_prior_run_aligns_on_train_only_and_checkpoint_stands_alone(demo_r
     for key, value in load_checkpoint(run / "final_average.ckpt")["model"].items():
         assert torch.equal(average[key], value), key
     assert load_checkpoint(trained)["opt"]["prior_score_mix"] == 0
+    assert load_checkpoint(trained)["opt"]["prior_refine"] == 0
     # the frozen heads in the checkpoint are the aligned space's, not fresh random ones
     for key, value in load_joint_space(space_path).state_dict().items():
         assert torch.equal(ckpt["model"][f"joint_prior.space.{key}"], value), key
@@ -300,6 +307,7 @@ def test_test_length_0_tests_on_clips_like_training(tiny_sounds, tmp_path):
     summary = json.loads((run / "demo_summary.json").read_text())
     assert summary["settings"]["test_length"] is None
     assert summary["settings"]["joint_prior"] is False and not summary["score_mix_val_mAP"]
+    assert not summary["prior_refine_val_mAP"] and summary["prior_refine"] == 0
     assert summary["data"]["test"]["clips"] <= 2
 
 

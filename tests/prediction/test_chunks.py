@@ -7,7 +7,7 @@ from lighthouse_audio.prediction.chunks import (
     Chunk,
     merge_chunk_moments,
     plan_chunks,
-    stitch_saliency,
+    stitch_frame_values,
     temporal_nms,
 )
 
@@ -72,6 +72,7 @@ def test_merge_checks_its_inputs():
 def test_saliency_comes_from_the_owning_chunk():
     chunks = plan_chunks(10, span=6, overlap=3)
     scores = [np.full(6, float(i)) for i in range(len(chunks))]
-    np.testing.assert_array_equal(stitch_saliency(scores, chunks), [0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
-    with pytest.raises(ValueError, match="3 saliency scores for a chunk of 6"):
-        stitch_saliency([np.zeros(3)] * 3, chunks)
+    stitched = stitch_frame_values(scores, chunks)
+    np.testing.assert_array_equal(stitched, [0, 0, 0, 0, 0, 1, 1, 2, 2, 2])
+    with pytest.raises(ValueError, match="3 values for a chunk of 6 frames"):
+        stitch_frame_values([np.zeros(3)] * 3, chunks)
